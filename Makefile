@@ -1,0 +1,53 @@
+# augsweep: every target sets itself up (a .venv with the project installed) on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+UI_PORT ?= 5000
+
+.PHONY: sweep run test test-fast lint format ui bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "augsweep needs Python >= 3.10, found " + sys.version'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+## The default study: three augmentation policies on digits, then the comparison report.
+sweep: $(STAMP)
+	$(PY) train.py -m augment=none,flip,flip_rot_zoom
+	@echo "Browse the runs: make ui  (then open http://127.0.0.1:$(UI_PORT))"
+
+## One run with the defaults (add Hydra overrides with ARGS="augment=flip trainer.epochs=5").
+run: $(STAMP)
+	$(PY) train.py $(ARGS)
+
+## The whole test suite (CI runs this).
+test: $(STAMP)
+	$(PY) -m pytest
+
+## The quick tests only.
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## The MLflow UI on this project's store, on 127.0.0.1 only.
+ui: $(STAMP)
+	@mkdir -p mlruns
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+		--host 127.0.0.1 --port $(UI_PORT)
+
+## Framework overhead vs a bare Keras script (scripts/bench.py).
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
+clean:
+	rm -rf outputs multirun reports .pytest_cache .ruff_cache

@@ -1,0 +1,36 @@
+"""The baseline of scripts/bench.py: the same model on the same data, in plain Keras.
+
+No Hydra, no MLflow, no clean-train evaluation, no plots: just load, build, compile, fit.
+"""
+
+import argparse
+
+import keras
+
+from augsweep.data import batches, load_digits
+from augsweep.models import small_cnn
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--train-samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(args.seed)
+    splits = load_digits(train_samples=args.train_samples, seed=args.seed)
+    model = small_cnn(input_shape=splits.image_shape, num_classes=splits.num_classes)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"]
+    )
+    model.fit(
+        batches(splits.train, 32, splits.num_classes, shuffle_seed=args.seed),
+        validation_data=batches(splits.val, 32, splits.num_classes),
+        epochs=args.epochs,
+        verbose=0,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""The sweep comparison report, built from what MLflow holds (never from memory).
+
+Writes ``comparison_accuracy.png``, ``comparison_loss.png``, ``summary.csv`` and
+``summary.md``. Rebuild a report at any time::
+
+    python -m augsweep.report --sweep-id 20261125-101500-a1b2c3
+    python -m augsweep.report --experiment augsweep     # its latest sweep
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlflow.entities import Run, RunStatus
+from mlflow.tracking import MlflowClient
+
+from augsweep import plots, tracking
+from augsweep.sweep import ROLE_TAG, SweepInfo
+
+CURVE_KEYS = ("clean_accuracy", "val_accuracy", "clean_loss", "val_loss")
+COLUMNS = (
+    "run_name", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
+    "final_clean_accuracy", "final_val_accuracy", "final_gap", "epochs", "duration_s",
+    "error", "run_id",
+)  # fmt: skip
+REPORT_FILES = ("comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md")
+
+
+@dataclass
+class RunRecord:
+    """One job's run, as the report sees it."""
+
+    run: Run
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def row(self) -> dict:
+        info, data = self.run.info, self.run.data
+        duration = (info.end_time - info.start_time) / 1000 if info.end_time else None
+        best_epoch = data.metrics.get("best_epoch")
+        return {
+            "run_name": info.run_name,
+            "augment": data.tags.get("augment", ""),
+            "seed": data.params.get("seed", ""),
+            "status": info.status,
+            **{key: data.metrics.get(key) for key in COLUMNS[4:9]},
+            "best_epoch": int(best_epoch) if best_epoch is not None else None,
+            "epochs": len(self.history.get("val_accuracy", [])),
+            "duration_s": round(duration, 1) if duration is not None else None,
+            "error": data.tags.get("error", ""),
+            "run_id": info.run_id,
+        }
+
+
+def sweep_runs(client: MlflowClient, sweep_id: str, experiment_ids: Sequence[str]) -> list[Run]:
+    """The job runs of a sweep (not its parent), oldest first."""
+    runs = client.search_runs(
+        list(experiment_ids),
+        filter_string=f"tags.sweep_id = '{sweep_id}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=5000,
+    )
+    return [run for run in runs if run.data.tags.get(ROLE_TAG) != "sweep"]
+
+
+def load_records(client: MlflowClient, runs: Sequence[Run]) -> list[RunRecord]:
+    """Fetch the per-epoch curves of each run."""
+    records = []
+    for run in runs:
+        history = {}
+        for key in CURVE_KEYS:
+            points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+            history[key] = [point.value for point in points]
+        records.append(RunRecord(run, history))
+    return records
+
+
+def build_report(records: Sequence[RunRecord], out_dir: Path, title: str) -> list[Path]:
+    """Write the four report files into ``out_dir`` and return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    curves = [
+        {"label": r.run.info.run_name, "group": r.row["augment"], "history": r.history}
+        for r in records
+    ]
+    paths = [
+        plots.comparison(
+            curves,
+            "accuracy",
+            out_dir / REPORT_FILES[0],
+            f"{title}: accuracy, clean train (dashed) vs validation (solid)",
+        ),
+        plots.comparison(
+            curves,
+            "loss",
+            out_dir / REPORT_FILES[1],
+            f"{title}: loss, clean train (dashed) vs validation (solid)",
+        ),
+    ]
+    rows = [r.row for r in records]
+    paths.append(_write_csv(rows, out_dir / REPORT_FILES[2]))
+    paths.append(_write_markdown(rows, records, out_dir / REPORT_FILES[3], title))
+    return paths
+
+
+def _write_csv(rows: Sequence[dict], path: Path) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _write_markdown(rows, records, path: Path, title: str) -> Path:
+    shown = COLUMNS[:-2]
+    lines = [
+        f"# {title}",
+        "",
+        "`gap` = clean-train accuracy (training images without augmentation) minus "
+        "validation accuracy, at the last epoch: large means overfitting.",
+        "",
+        "| " + " | ".join(shown) + " |",
+        "|" + "---|" * len(shown),
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row[key]) for key in shown) + " |")
+    fingerprints = {r.run.data.tags.get("data_fingerprint") for r in records} - {None}
+    if len(fingerprints) > 1:
+        lines += [
+            "",
+            f"**Warning:** these runs used different data "
+            f"(data_fingerprint: {', '.join(sorted(fingerprints))}); "
+            "their curves are not comparable.",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value).replace("|", "/")
+
+
+def finish_sweep(info: SweepInfo, sweep_dir: Path) -> list[Path]:
+    """End a sweep: close orphaned job runs, build the report, close the parent run."""
+    client = tracking.connect(info.tracking_uri)
+    runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
+    for run in runs:
+        if run.info.status == "RUNNING":  # its process died without closing it
+            client.set_tag(run.info.run_id, "error", "job ended without closing its run")
+            client.set_terminated(run.info.run_id, "FAILED")
+    runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
+    paths: list[Path] = []
+    try:
+        paths = build_report(load_records(client, runs), sweep_dir, f"sweep {info.sweep_id}")
+        for path in paths:
+            client.log_artifact(info.parent_run_id, str(path))
+    finally:
+        client.set_terminated(info.parent_run_id, _sweep_status(runs))
+    print(
+        f"\nSweep {info.sweep_id}: {len(runs)} runs "
+        f"({', '.join(f'{r.info.run_name}: {r.info.status}' for r in runs)})"
+    )
+    if paths:
+        print(f"Report: {sweep_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
+    print("MLflow UI: make ui, then open http://127.0.0.1:5000")
+    return paths
+
+
+def _sweep_status(runs: Sequence[Run]) -> str:
+    statuses = {run.info.status for run in runs}
+    for status in (RunStatus.KILLED, RunStatus.FAILED):
+        if RunStatus.to_string(status) in statuses:
+            return RunStatus.to_string(status)
+    return "FINISHED" if runs else "FAILED"
+
+
+def latest_sweep_id(client: MlflowClient, experiment_id: str) -> str:
+    """The ``sweep_id`` of the newest sweep parent run in an experiment."""
+    parents = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'sweep'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )  # fmt: skip
+    if not parents:
+        raise SystemExit(f"experiment {experiment_id} has no sweep runs")
+    return parents[0].data.tags["sweep_id"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m augsweep.report``: rebuild a sweep's report from MLflow alone."""
+    parser = argparse.ArgumentParser(prog="python -m augsweep.report", description=main.__doc__)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--sweep-id", help="the sweep_id tag of the sweep")
+    which.add_argument("--experiment", help="experiment name: report its latest sweep")
+    parser.add_argument(
+        "--tracking-uri",
+        default="sqlite:///mlruns/mlflow.db",
+        help="MLflow tracking URI (default: %(default)s)",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default: reports/SWEEP_ID)")
+    args = parser.parse_args(argv)
+
+    client = tracking.connect(tracking.resolve_uri(args.tracking_uri, Path.cwd()))
+    if args.experiment:
+        experiment = client.get_experiment_by_name(args.experiment)
+        if experiment is None:
+            names = [e.name for e in client.search_experiments()]
+            parser.error(f"no experiment named {args.experiment!r}; existing: {names}")
+        experiment_ids = [experiment.experiment_id]
+        sweep_id = latest_sweep_id(client, experiment.experiment_id)
+    else:
+        experiment_ids = [e.experiment_id for e in client.search_experiments()]
+        sweep_id = args.sweep_id
+    runs = sweep_runs(client, sweep_id, experiment_ids)
+    if not runs:
+        parser.error(f"no runs tagged sweep_id={sweep_id!r} in {args.tracking_uri}")
+    out = args.out or Path("reports") / sweep_id
+    paths = build_report(load_records(client, runs), out, f"sweep {sweep_id}")
+    print("\n".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

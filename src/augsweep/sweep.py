@@ -1,0 +1,122 @@
+"""Sweeps: a parent MLflow run per Hydra multirun, and its report when the jobs are done.
+
+:class:`SweepTracker` is a Hydra callback (see ``conf/config.yaml``). In the launching
+process, before any job, it creates the experiment and the sweep's parent run once (no race
+between jobs on a new SQLite store) and writes ``sweep.json`` into the sweep directory; every
+job, in whatever process or machine the launcher puts it, reads that file to nest its run.
+When the jobs have ended it builds the comparison report from MLflow. Hydra skips
+``on_multirun_end`` when a job failed, so the report is also hooked on interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+SWEEP_FILE = "sweep.json"
+ROLE_TAG = "augsweep.role"
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """What the jobs of a sweep share.
+
+    Attributes:
+        sweep_id: Tag ``sweep_id`` of the parent run and of every job's run.
+        parent_run_id: The sweep's parent run.
+        experiment_id: The MLflow experiment of the sweep.
+        tracking_uri: The resolved tracking URI.
+        swept_keys: Config keys that vary between the jobs; a job's run is named after
+            its values of these (``augment=flip``).
+    """
+
+    sweep_id: str
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    swept_keys: tuple[str, ...] = ()
+
+    def run_name(self, job_overrides: list[str]) -> str:
+        """The job's overrides of the swept keys, e.g. ``augment=flip,seed=1``."""
+        swept = [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in self.swept_keys]
+        return ",".join(swept or job_overrides) or "defaults"
+
+    def write(self, sweep_dir: Path) -> Path:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        path = sweep_dir / SWEEP_FILE
+        path.write_text(json.dumps(asdict(self), indent=2))
+        return path
+
+    @classmethod
+    def read(cls, sweep_dir: Path) -> SweepInfo | None:
+        path = Path(sweep_dir) / SWEEP_FILE
+        if not path.exists():
+            return None
+        fields = json.loads(path.read_text())
+        fields["swept_keys"] = tuple(fields.get("swept_keys", ()))
+        return cls(**fields)
+
+
+def swept_keys(config: DictConfig) -> tuple[str, ...]:
+    """Keys swept by the command line (``augment=none,flip``) or ``hydra.sweeper.params``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    keys = [o.get_key_element() for o in overrides if o.is_sweep_override()]
+    keys += list(config.hydra.sweeper.get("params") or {})
+    return tuple(dict.fromkeys(keys))
+
+
+def new_sweep_id() -> str:
+    """A sortable, unique id: ``YYYYmmdd-HHMMSS-xxxxxx``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+class SweepTracker(Callback):
+    """Hydra callback that groups a multirun's jobs under one MLflow parent run."""
+
+    def __init__(self) -> None:
+        self.info: SweepInfo | None = None
+        self.sweep_dir: Path | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from augsweep import tracking
+
+        uri = tracking.resolve_uri(config.tracking.uri)
+        client = tracking.connect(uri)
+        experiment_id = tracking.ensure_experiment(client, config.tracking.experiment)
+        self.sweep_dir = Path(config.hydra.sweep.dir).absolute()
+        sweep_id = new_sweep_id()
+        parent = client.create_run(
+            experiment_id,
+            run_name=f"sweep {sweep_id}",
+            tags={
+                "sweep_id": sweep_id,
+                ROLE_TAG: "sweep",
+                "sweep_dir": str(self.sweep_dir),
+                "sweep_overrides": " ".join(config.hydra.overrides.task),
+            },
+        )
+        self.info = SweepInfo(sweep_id, parent.info.run_id, experiment_id, uri, swept_keys(config))
+        self.info.write(self.sweep_dir)
+        atexit.register(self.finish)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Build the report, close the parent run and say where everything is (once)."""
+        if self.info is None:
+            return
+        info, self.info = self.info, None
+        atexit.unregister(self.finish)
+        from augsweep.report import finish_sweep
+
+        finish_sweep(info, self.sweep_dir)

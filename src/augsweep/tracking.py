@@ -1,0 +1,213 @@
+"""Everything MLflow: the store, experiments, run lifecycle, metrics, artifacts, models.
+
+Runs always end FINISHED, FAILED or KILLED (see :func:`tracked_run`), never RUNNING.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+SQLITE_PREFIX = "sqlite:///"
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def launch_dir() -> Path:
+    """The directory the user launched from (Hydra jobs may run elsewhere)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.cwd)
+    return Path.cwd()
+
+
+def resolve_uri(uri: str, base_dir: Path | None = None) -> str:
+    """Make a ``sqlite:///`` URI absolute (against ``base_dir``) and create its folder.
+
+    Other URIs (``http://...``) are returned unchanged. File stores are refused, since
+    MLflow 3 no longer supports them.
+
+    Args:
+        uri: An MLflow tracking URI.
+        base_dir: What relative SQLite paths are relative to; default :func:`launch_dir`.
+
+    Returns:
+        The absolute URI.
+
+    Raises:
+        ValueError: For a file-store URI or a plain path.
+    """
+    if uri.startswith(SQLITE_PREFIX):
+        path = Path(uri[len(SQLITE_PREFIX) :])
+        if not path.is_absolute():
+            path = (base_dir or launch_dir()) / path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLITE_PREFIX + str(path.resolve())
+    if uri.startswith(("http://", "https://", "databricks")):
+        return uri
+    raise ValueError(
+        f"tracking.uri={uri!r} is not supported: use sqlite:///PATH/mlflow.db "
+        "(relative to the launch directory or absolute) or http(s)://HOST:PORT of an "
+        "`mlflow server`"
+    )
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifact location for new experiments: ``artifacts/`` beside a SQLite database."""
+    if uri.startswith(SQLITE_PREFIX):
+        return Path(uri[len(SQLITE_PREFIX) :]).parent.joinpath("artifacts").as_uri()
+    return None
+
+
+def connect(uri: str) -> MlflowClient:
+    """Point MLflow at ``uri`` (already resolved) and return a client for it."""
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """Return the id of experiment ``name``, creating (or restoring) it if needed."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(
+                name, artifact_location=artifact_root(client.tracking_uri)
+            )
+        except MlflowException:  # another process created it first
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, Any]:
+    """Flatten a resolved config to dotted keys (lists use their indices)."""
+    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, Any] = {}
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for key, value in items:
+        dotted = f"{prefix}{key}"
+        if isinstance(value, (Mapping, list, tuple)) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def first_line(error: BaseException) -> str:
+    """``"Type: first line of the message"``, short enough for a tag.
+
+    Hydra's ``InstantiationException`` is unwrapped to the error that caused it.
+    """
+    from hydra.errors import InstantiationException
+
+    while isinstance(error, InstantiationException) and error.__cause__ is not None:
+        error = error.__cause__
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text[:500]
+
+
+@contextmanager
+def tracked_run(
+    client: MlflowClient,
+    experiment_id: str,
+    run_name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None = None,
+) -> Iterator[mlflow.ActiveRun]:
+    """Start a run and end it with the status it earned.
+
+    The run ends FINISHED if the block completes, KILLED on Ctrl-C or SIGTERM, and FAILED
+    on any other exception, with the error's first line in tag ``error``. The exception is
+    re-raised.
+
+    Args:
+        client: Client of the tracking store.
+        experiment_id: Experiment to log into.
+        run_name: Display name of the run.
+        tags: Tags set when the run is created.
+        parent_run_id: Nests the run under this one (a sweep's parent run).
+
+    Yields:
+        The active run.
+    """
+    all_tags = dict(tags)
+    if parent_run_id:
+        all_tags[PARENT_TAG] = parent_run_id
+    created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    # An explicit run_id keeps a stray MLFLOW_RUN_ID in the environment from taking over.
+    run = mlflow.start_run(run_id=created.info.run_id)
+    try:
+        with _sigterm_as_interrupt():
+            yield run
+    except KeyboardInterrupt:
+        mlflow.set_tag("error", "KeyboardInterrupt: run interrupted")
+        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        raise
+    except BaseException as error:
+        mlflow.set_tag("error", first_line(error))
+        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        raise
+    else:
+        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (a scheduler's stop) raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def log_epoch(metrics: Mapping[str, float], epoch: int) -> None:
+    """Log one epoch's metrics in a single call, ``step`` = the 0-based epoch."""
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=epoch)
+
+
+def log_keras_model(model, sample_images, name: str = "model") -> str:
+    """Log a Keras model with MLflow's Keras flavor; return its ``model_uri``.
+
+    Requirements are given explicitly: inferring them would load the model again in a
+    subprocess, which costs seconds per run.
+
+    Args:
+        model: The trained Keras model.
+        sample_images: A few input images; the signature is inferred from them.
+        name: The logged model's name.
+    """
+    import keras
+    import mlflow.keras
+    import tensorflow as tf
+    from mlflow.models import infer_signature
+
+    signature = infer_signature(sample_images, model.predict(sample_images, verbose=0))
+    info = mlflow.keras.log_model(
+        model,
+        name=name,
+        signature=signature,
+        pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
+    )
+    return info.model_uri

@@ -1,0 +1,167 @@
+"""One run: build the data, the augmented model, train, and log it all to MLflow."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from augsweep import tracking
+from augsweep.sweep import SweepInfo
+from augsweep.validation import validate
+
+PREVIEW_IMAGES = 8
+PREVIEW_DRAWS = 4
+
+
+def train(
+    cfg: DictConfig, sweep: SweepInfo | None = None, run_name: str | None = None
+) -> dict[str, float]:
+    """Train one model as ``cfg`` says and log the run to MLflow.
+
+    Args:
+        cfg: The composed config (``conf/config.yaml``).
+        sweep: The sweep this run belongs to; nests the run under the sweep's parent run.
+        run_name: MLflow run name; defaults to ``augment=<policy>``.
+
+    Returns:
+        The run's summary: ``best_val_accuracy``, ``best_epoch``, ``final_gap``, ...
+
+    Raises:
+        augsweep.validation.ConfigError: For a bad config, before any run is created.
+    """
+    validate(cfg)
+    cfg = cfg.copy()
+    cfg.tracking.uri = sweep.tracking_uri if sweep else tracking.resolve_uri(cfg.tracking.uri)
+    client = tracking.connect(cfg.tracking.uri)
+    if sweep:
+        experiment_id = sweep.experiment_id
+    else:
+        experiment_id = tracking.ensure_experiment(client, cfg.tracking.experiment)
+    tags = {"augment": cfg.augment.name, "dataset": cfg.dataset.name, "model": cfg.model.name}
+    if sweep:
+        tags["sweep_id"] = sweep.sweep_id
+    with tracking.tracked_run(
+        client,
+        experiment_id,
+        run_name or f"augment={cfg.augment.name}",
+        tags,
+        parent_run_id=sweep.parent_run_id if sweep else None,
+    ):
+        return _fit_and_log(cfg)
+
+
+def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
+    import keras
+    import mlflow
+
+    from augsweep.augment import build_layers
+    from augsweep.builders import build
+    from augsweep.callbacks import CleanEvaluation, EpochLogger
+    from augsweep.data import batches
+    from augsweep.models import build_classifier
+
+    mlflow.log_params(tracking.flatten(cfg))
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(cfg.seed)
+    splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
+    mlflow.set_tag("data_fingerprint", splits.fingerprint)
+    model = build_classifier(
+        cfg.model,
+        build_layers(cfg.augment.layers, cfg.seed),
+        input_shape=splits.image_shape,
+        num_classes=splits.num_classes,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.trainer.learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    logger = EpochLogger(tracking.log_epoch)
+    model.fit(
+        batches(splits.train, cfg.trainer.batch_size, splits.num_classes, shuffle_seed=cfg.seed),
+        validation_data=batches(splits.val, cfg.trainer.batch_size, splits.num_classes),
+        epochs=cfg.trainer.epochs,
+        callbacks=[
+            CleanEvaluation(
+                batches(splits.clean_train, cfg.trainer.batch_size, splits.num_classes)
+            ),
+            logger,
+        ],
+        verbose=cfg.trainer.verbose,
+        shuffle=False,  # the training batches are already shuffled, with the run's seed
+    )
+    summary = summarize(logger.history)
+    mlflow.log_metrics(summary)
+    preview_images = _first_images(splits.train, PREVIEW_IMAGES)
+    _log_artifacts(cfg, logger.history, model, preview_images)
+    if cfg.tracking.log_model:
+        tracking.log_keras_model(model, preview_images)
+    return summary
+
+
+def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
+    """The run's end-of-training metrics from its per-epoch history."""
+    val = np.asarray(history["val_accuracy"])
+    best = int(np.argmax(val))
+    return {
+        "best_val_accuracy": float(val[best]),
+        "best_epoch": float(best),
+        "final_val_accuracy": float(val[-1]),
+        "final_clean_accuracy": float(history["clean_accuracy"][-1]),
+        "final_gap": float(history["gap"][-1]),
+    }
+
+
+def _log_artifacts(cfg, history, model, preview_images) -> None:
+    import mlflow
+
+    from augsweep import plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        write_history_csv(history, out / "history.csv")
+        plots.run_curves(history, f"{cfg.augment.name} on {cfg.dataset.name}", out / "curves.png")
+        preview = augment_preview(model.get_layer("augment"), preview_images)
+        plots.image_grid(
+            preview,
+            out / "augment_preview.png",
+            ["original"] + [f"draw {i + 1}" for i in range(PREVIEW_DRAWS)],
+            title=f"augment={cfg.augment.name}",
+        )
+        mlflow.log_artifacts(tmp)
+
+
+def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
+    """One row per epoch (0-based ``epoch`` column), one column per metric."""
+    keys = sorted(history)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", *keys])
+        for epoch in range(len(history[keys[0]]) if keys else 0):
+            writer.writerow([epoch, *(history[k][epoch] for k in keys)])
+    return path
+
+
+def _first_images(examples, count: int) -> np.ndarray:
+    return np.stack([image for image, _ in examples.take(count).as_numpy_iterator()])
+
+
+def augment_preview(block, images: np.ndarray, draws: int = PREVIEW_DRAWS) -> np.ndarray:
+    """The same images, original then under ``draws`` draws of the policy.
+
+    Args:
+        block: The model's augmentation block.
+        images: Array ``(N, H, W, C)`` of 0-255 pixels.
+        draws: How many augmented versions of each image.
+
+    Returns:
+        Array ``(N, 1 + draws, H, W, C)``.
+    """
+    columns = [images] + [np.asarray(block(images, training=True)) for _ in range(draws)]
+    return np.stack(columns, axis=1)

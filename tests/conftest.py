@@ -1,0 +1,55 @@
+"""Shared fixtures: compose the real config from ``conf/`` and shrink it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+import augsweep.config  # noqa: F401  (registers the schemas)
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+# Small enough for a few seconds per run on a 2-core CPU.
+SMALL = [
+    "trainer.epochs=2",
+    "trainer.batch_size=32",
+    "dataset.train_samples=60",
+    "dataset.image_size=16",
+]
+
+
+def compose_config(*overrides: str):
+    """The project's config with ``overrides``, as Hydra composes it."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.fixture
+def tracking_uri(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+
+
+@pytest.fixture
+def small_cfg(tracking_uri):
+    """Compose the real config, shrunk for tests, logging to a store under tmp_path."""
+
+    def make(*overrides: str):
+        return compose_config(*SMALL, f"tracking.uri={tracking_uri}", *overrides)
+
+    return make
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``python train.py ARGS`` (or another module) as a user would."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("MLFLOW_RUN_ID", None)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip

@@ -1,0 +1,99 @@
+"""Composition of every option, and bad configs failing before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from augsweep.validation import ConfigError, validate
+
+from .conftest import CONF_DIR, compose_config, run_cli
+
+GROUPS = ("dataset", "model", "augment", "trainer", "tracking")
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    "group,option", [(g, o) for g in GROUPS for o in options(g)]
+)  # fmt: skip
+def test_every_option_composes_and_validates(group, option):
+    cfg = compose_config(f"{group}={option}")
+    OmegaConf.resolve(cfg)
+    validate(cfg)
+    assert cfg[group].get("name", option) == option or group in ("trainer", "tracking")
+
+
+def test_defaults_hold_the_keys_users_rely_on():
+    cfg = compose_config()
+    for key in (
+        "seed",
+        "trainer.epochs",
+        "trainer.batch_size",
+        "trainer.learning_rate",
+        "dataset.train_samples",
+        "tracking.uri",
+        "tracking.experiment",
+    ):
+        assert OmegaConf.select(cfg, key) is not None, key
+    assert cfg.augment.name == "none" and list(cfg.augment.layers) == []
+
+
+def test_augment_options_are_lists_of_layer_specs():
+    cfg = compose_config("augment=flip_rot_zoom", "augment.rotation=0.2")
+    targets = [spec["_target_"] for spec in cfg.augment.layers]
+    assert targets == [
+        "keras.layers.RandomFlip",
+        "keras.layers.RandomRotation",
+        "keras.layers.RandomZoom",
+    ]
+    assert cfg.augment.layers[1].factor == 0.2
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("trainer.epoch=3", "trainer.epoch"),
+        ("trainer.epochs=abc", "trainer.epochs"),
+        ("augment=flipp", "flip_rot_zoom"),  # the message lists the valid options
+        ("dataset.train_sampels=10", "dataset.train_sampels"),
+    ],
+)
+def test_bad_override_fails_at_compose_time(override, expected):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_config(override)
+    message = str(error.value) + str(error.value.__cause__ or "")
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("trainer.epochs=0", "trainer.epochs=0: must be >= 1"),
+        ("trainer.learning_rate=-1", "trainer.learning_rate=-1.0: must be > 0"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be in (0, 1)"),
+        ("dataset.train_samples=0", "dataset.train_samples=0"),
+        ("trainer.verbose=5", "must be one of 0, 1, 2"),
+    ],
+)
+def test_out_of_range_values_are_named(override, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        validate(compose_config(override))
+
+
+def test_bad_config_from_cli_creates_no_run_and_never_imports_tensorflow(tmp_path):
+    db = tmp_path / "mlflow.db"
+    for override in ("trainer.epoch=3", "augment=flipp", "trainer.epochs=abc"):
+        result = run_cli("-X", "importtime", "train.py", override, f"tracking.uri=sqlite:///{db}")
+        assert result.returncode == 1, result.stderr
+        assert override.split("=")[0] in result.stderr
+        imported = {
+            line.split("|")[-1].strip()
+            for line in result.stderr.splitlines()
+            if line.startswith("import time:")
+        }
+        assert "tensorflow" not in imported
+    assert not db.exists()

@@ -1,0 +1,89 @@
+"""Multiruns through the real command line: nesting, the report, failing jobs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from augsweep import report
+
+from .conftest import SMALL, run_cli
+
+pytestmark = pytest.mark.slow
+
+REPORT_FILES = {"comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md"}
+
+
+def sweep(tmp_path, *overrides: str):
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    result = run_cli(
+        "train.py",
+        "-m",
+        *SMALL,
+        f"tracking.uri={uri}",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        *overrides,
+    )
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    (parent,) = [r for r in runs if r.data.tags.get("augsweep.role") == "sweep"]
+    children = [r for r in runs if r is not parent]
+    return result, client, parent, children
+
+
+def test_sweep_nests_one_run_per_policy_and_builds_the_report(tmp_path):
+    result, client, parent, children = sweep(tmp_path, "augment=none,flip,flip_rot_zoom")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    sweep_id = parent.data.tags["sweep_id"]
+    assert parent.info.status == "FINISHED"
+    assert sorted(r.info.run_name for r in children) == [
+        "augment=flip",
+        "augment=flip_rot_zoom",
+        "augment=none",
+    ]
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert run.data.tags["sweep_id"] == sweep_id
+        assert run.data.tags["augment"] == run.info.run_name.split("=")[1]
+
+    sweep_dir = tmp_path / "sweep"
+    assert {p.name for p in sweep_dir.iterdir()} >= REPORT_FILES
+    assert json.loads((sweep_dir / "sweep.json").read_text())["sweep_id"] == sweep_id
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= REPORT_FILES
+    table = (sweep_dir / "summary.md").read_text()
+    for policy in ("none", "flip", "flip_rot_zoom"):
+        assert f"| augment={policy} | {policy} | 0 | FINISHED |" in table
+    assert f"Report: {sweep_dir}/summary.md" in result.stdout
+
+    # The report can be rebuilt later from MLflow alone.
+    out = tmp_path / "rebuilt"
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    assert report.main(["--sweep-id", sweep_id, "--tracking-uri", uri, "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == REPORT_FILES
+    assert (out / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
+    latest = tmp_path / "latest"
+    report.main(["--experiment", "augsweep", "--tracking-uri", uri, "--out", str(latest)])
+    assert (latest / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
+
+
+def test_a_failing_job_does_not_stop_the_others_and_the_sweep_exits_nonzero(tmp_path):
+    # Six 2x2 poolings cannot shrink a 16 px image: the second job fails while building.
+    result, client, parent, children = sweep(
+        tmp_path, "model.filters=[8],[8,8,8,8,8,8]", "augment=none,flip"
+    )
+    assert result.returncode != 0
+    statuses = sorted((r.info.run_name, r.info.status) for r in children)
+    assert statuses == [
+        ("model.filters=[8,8,8,8,8,8],augment=flip", "FAILED"),
+        ("model.filters=[8,8,8,8,8,8],augment=none", "FAILED"),
+        ("model.filters=[8],augment=flip", "FINISHED"),
+        ("model.filters=[8],augment=none", "FINISHED"),
+    ]
+    assert parent.info.status == "FAILED"
+    summary = (tmp_path / "sweep" / "summary.csv").read_text()
+    assert summary.count(",FAILED,") == 2 and summary.count(",FINISHED,") == 2
+    assert "ValueError" in summary

@@ -1,0 +1,22 @@
+"""augsweep's command line: one run, or a sweep with -m.
+
+python train.py                                   # one run with the defaults
+python train.py -m augment=none,flip,flip_rot_zoom  # a sweep and its report
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+import augsweep.config  # noqa: F401  (registers the config schemas)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Run one job; return its best validation accuracy (for sweepers that optimise)."""
+    from augsweep.entry import run_job
+
+    return run_job(cfg)
+
+
+if __name__ == "__main__":
+    main()
