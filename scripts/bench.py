@@ -56,7 +56,7 @@ def main() -> None:
         "--train-samples",
         type=int,
         nargs="+",
-        default=[200, -1],
+        default=[100, -1],
         help="digits training-set sizes to measure (-1: all 1,257)",
     )
     args = parser.parse_args()

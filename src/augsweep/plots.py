@@ -6,6 +6,7 @@ and from any thread.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def run_curves(history: Mapping[str, Sequence[float]], title: str, path: Path) -
 def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = "") -> Path:
     """Clean-train (dashed) and validation (solid) curves of several runs on one axes.
 
+    Runs of a group (e.g. the seeds of one augmentation policy) share a color; the legend
+    names each group once, with its number of runs, and each line style once.
+
     Args:
         runs: One mapping per run with ``label``, ``group`` (runs of one group share a
             color, e.g. the augmentation policy) and ``history`` (metric -> values).
@@ -52,23 +56,41 @@ def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = ""
     Returns:
         ``path``.
     """
-    fig = Figure(figsize=(9, 5.5), layout="constrained")
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.subplots()
-    groups = list(dict.fromkeys(run["group"] for run in runs))
-    colors = {group: f"C{i % 10}" for i, group in enumerate(groups)}
+    sizes = Counter(run["group"] for run in runs)
+    colors = {group: f"C{i % 10}" for i, group in enumerate(sizes)}
+    alpha = 1.0 if max(sizes.values(), default=1) == 1 else 0.6
     for run in runs:
-        color = colors[run["group"]]
-        for prefix, suffix, style in (("val_", "val", "-"), ("clean_", "clean train", "--")):
+        for prefix, style in (("val_", "-"), ("clean_", "--")):
             values = run["history"].get(prefix + metric, [])
             if len(values):
                 ax.plot(
                     np.arange(len(values)),
                     values,
                     style,
-                    color=color,
-                    label=f"{run['label']} ({suffix})",
+                    color=colors[run["group"]],
+                    alpha=alpha,
+                    linewidth=1.3,
                 )
-    _label_axes(ax, metric)
+    handles = [
+        Line2D(
+            [],
+            [],
+            color=colors[g],
+            label=f"{g} ({n} runs)" if n > 1 else next(r["label"] for r in runs if r["group"] == g),
+        )
+        for g, n in sizes.items()
+    ] + [
+        Line2D([], [], color="gray", linestyle="-", label="validation"),
+        Line2D([], [], color="gray", linestyle="--", label="clean train"),
+    ]
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title or f"{metric}: clean train (dashed) vs validation (solid)")
     fig.savefig(path, dpi=100)
     return path
@@ -79,6 +101,8 @@ def image_grid(
 ) -> Path:
     """A grid of images, ``rows[i, j]`` in row i, column j (0-255 pixels).
 
+    The grid is drawn as one mosaic image (one ``imshow``), which keeps it fast.
+
     Args:
         rows: Array ``(R, C, H, W, channels)``.
         path: Where to write the PNG.
@@ -88,20 +112,39 @@ def image_grid(
     Returns:
         ``path``.
     """
-    n_rows, n_cols = rows.shape[:2]
-    fig = Figure(figsize=(1.4 * n_cols, 1.4 * n_rows + 0.4), layout="constrained")
-    axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False))
-    for i in range(n_rows):
-        for j in range(n_cols):
-            image = np.clip(rows[i, j], 0, 255).astype(np.uint8)
-            cmap = "gray" if image.shape[-1] == 1 else None
-            axes[i, j].imshow(image.squeeze(-1) if cmap else image, cmap=cmap, vmin=0, vmax=255)
-            axes[i, j].set_axis_off()
-            if i == 0 and j < len(column_titles):
-                axes[i, j].set_title(column_titles[j], fontsize=8)
+    n_rows, n_cols, height, width, channels = rows.shape
+    pad = max(1, height // 16)
+    tiles = np.pad(
+        np.clip(rows, 0, 255), ((0, 0), (0, 0), (0, pad), (0, pad), (0, 0)), constant_values=255
+    )
+    mosaic = (
+        tiles.transpose(0, 2, 1, 3, 4)
+        .reshape(n_rows * (height + pad), n_cols * (width + pad), channels)
+        .astype(np.uint8)
+    )
+    scale = 1.3 / max(height, width)
+    fig = Figure(
+        figsize=(max(3.0, n_cols * width * scale), n_rows * height * scale + 0.6),
+        layout="constrained",
+    )
+    ax = fig.subplots()
+    if channels == 1:
+        ax.imshow(mosaic[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax.imshow(mosaic, interpolation="nearest")
+    ax.set_xticks(
+        [(j + 0.5) * (width + pad) for j in range(len(column_titles))],
+        list(column_titles),
+        fontsize=8,
+    )
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=100)
     return path
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
@@ -28,6 +29,7 @@ COLUMNS = (
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "epochs", "duration_s",
     "error", "run_id",
 )  # fmt: skip
+SUMMARY_METRICS = ("best_val_accuracy", "final_clean_accuracy", "final_val_accuracy", "final_gap")
 REPORT_FILES = ("comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md")
 
 
@@ -115,6 +117,22 @@ def _write_csv(rows: Sequence[dict], path: Path) -> Path:
     return path
 
 
+def policy_means(rows: Sequence[dict]) -> list[dict]:
+    """Mean and standard deviation of the final metrics per policy, over finished runs."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["status"] == "FINISHED":
+            groups.setdefault(row["augment"], []).append(row)
+    table = []
+    for policy, members in groups.items():
+        entry = {"augment": policy, "runs": len(members)}
+        for key in SUMMARY_METRICS:
+            values = np.array([m[key] for m in members], dtype=float)
+            entry[key] = (values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0)
+        table.append(entry)
+    return table
+
+
 def _write_markdown(rows, records, path: Path, title: str) -> Path:
     shown = COLUMNS[:-2]
     lines = [
@@ -122,6 +140,21 @@ def _write_markdown(rows, records, path: Path, title: str) -> Path:
         "",
         "`gap` = clean-train accuracy (training images without augmentation) minus "
         "validation accuracy, at the last epoch: large means overfitting.",
+        "",
+        "## Per policy (finished runs; mean ± standard deviation over runs)",
+        "",
+        "| augment | runs | " + " | ".join(SUMMARY_METRICS) + " |",
+        "|" + "---|" * (2 + len(SUMMARY_METRICS)),
+    ]
+    for entry in policy_means(rows):
+        cells = [
+            f"{mean:.4f} ± {std:.4f}" if entry["runs"] > 1 else f"{mean:.4f}"
+            for mean, std in (entry[k] for k in SUMMARY_METRICS)
+        ]
+        lines.append(f"| {entry['augment']} | {entry['runs']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Runs",
         "",
         "| " + " | ".join(shown) + " |",
         "|" + "---|" * len(shown),

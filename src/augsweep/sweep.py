@@ -106,7 +106,10 @@ class SweepTracker(Callback):
         )
         self.info = SweepInfo(sweep_id, parent.info.run_id, experiment_id, uri, swept_keys(config))
         self.info.write(self.sweep_dir)
+        # Report and close the parent run on any exit: a failed job (Hydra then skips
+        # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler.
         atexit.register(self.finish)
+        tracking.interrupt_on_sigterm()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         self.finish()

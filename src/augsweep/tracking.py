@@ -154,37 +154,55 @@ def tracked_run(
         with _sigterm_as_interrupt():
             yield run
     except KeyboardInterrupt:
-        mlflow.set_tag("error", "KeyboardInterrupt: run interrupted")
-        mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+        _end_run(RunStatus.KILLED, "KeyboardInterrupt: run interrupted")
         raise
     except BaseException as error:
-        mlflow.set_tag("error", first_line(error))
-        mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
+        _end_run(RunStatus.FAILED, first_line(error))
         raise
     else:
-        mlflow.end_run(RunStatus.to_string(RunStatus.FINISHED))
+        _end_run(RunStatus.FINISHED)
+
+
+def _end_run(status: int, error: str | None = None) -> None:
+    """Flush metrics still queued by :func:`log_epoch`, then end the active run."""
+    mlflow.flush_async_logging()
+    if error:
+        mlflow.set_tag("error", error)
+    mlflow.end_run(RunStatus.to_string(status))
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def interrupt_on_sigterm():
+    """Make SIGTERM (a scheduler's stop) raise KeyboardInterrupt; return the old handler.
+
+    Only the main thread can set signal handlers; elsewhere nothing changes (None).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (a scheduler's stop) raises KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    """Within the block, SIGTERM raises KeyboardInterrupt."""
+    previous = interrupt_on_sigterm()
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def log_epoch(metrics: Mapping[str, float], epoch: int) -> None:
-    """Log one epoch's metrics in a single call, ``step`` = the 0-based epoch."""
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=epoch)
+    """Log one epoch's metrics in a single call, ``step`` = the 0-based epoch.
+
+    The write is queued (MLflow's async logging) so that training does not wait for the
+    store; :func:`tracked_run` flushes the queue before the run ends.
+    """
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=epoch, synchronous=False)
 
 
 def log_keras_model(model, sample_images, name: str = "model") -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,23 +77,25 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
         input_shape=splits.image_shape,
         num_classes=splits.num_classes,
     )
+    steps_per_epoch = math.ceil(splits.num_train / cfg.trainer.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(cfg.trainer.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate(cfg.trainer, steps_per_epoch)),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
     logger = EpochLogger(tracking.log_epoch)
+    trainer = cfg.trainer
     model.fit(
-        batches(splits.train, cfg.trainer.batch_size, splits.num_classes, shuffle_seed=cfg.seed),
-        validation_data=batches(splits.val, cfg.trainer.batch_size, splits.num_classes),
-        epochs=cfg.trainer.epochs,
+        batches(splits.train, trainer.batch_size, splits.num_classes, shuffle_seed=cfg.seed),
+        validation_data=batches(splits.val, trainer.eval_batch_size, splits.num_classes),
+        epochs=trainer.epochs,
         callbacks=[
             CleanEvaluation(
-                batches(splits.clean_train, cfg.trainer.batch_size, splits.num_classes)
+                batches(splits.clean_train, trainer.eval_batch_size, splits.num_classes)
             ),
             logger,
         ],
-        verbose=cfg.trainer.verbose,
+        verbose=trainer.verbose,
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )
     summary = summarize(logger.history)
@@ -102,6 +105,17 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
     if cfg.tracking.log_model:
         tracking.log_keras_model(model, preview_images)
     return summary
+
+
+def learning_rate(trainer, steps_per_epoch: int):
+    """Adam's learning rate: a float, or a cosine decay to 0 over all training steps."""
+    import keras
+
+    if trainer.lr_schedule == "constant":
+        return trainer.learning_rate
+    return keras.optimizers.schedules.CosineDecay(
+        trainer.learning_rate, decay_steps=trainer.epochs * steps_per_epoch
+    )
 
 
 def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 from omegaconf import DictConfig
 
+LR_SCHEDULES = ("cosine", "constant")
+
 
 class ConfigError(ValueError):
     """A config value is out of its allowed range."""
@@ -34,7 +36,7 @@ def validate(cfg: DictConfig) -> None:
 
 def _check_trainer(trainer) -> list[str]:
     problems = []
-    for key in ("epochs", "batch_size"):
+    for key in ("epochs", "batch_size", "eval_batch_size"):
         if trainer[key] < 1:
             problems.append(f"trainer.{key}={trainer[key]}: must be >= 1")
     if not trainer.learning_rate > 0:
@@ -42,6 +44,10 @@ def _check_trainer(trainer) -> list[str]:
     if trainer.clean_eval_samples == 0 or trainer.clean_eval_samples < -1:
         problems.append(
             f"trainer.clean_eval_samples={trainer.clean_eval_samples}: must be -1 (all) or >= 1"
+        )
+    if trainer.lr_schedule not in LR_SCHEDULES:
+        problems.append(
+            f"trainer.lr_schedule={trainer.lr_schedule!r}: must be one of {', '.join(LR_SCHEDULES)}"
         )
     if trainer.verbose not in (0, 1, 2):
         problems.append(f"trainer.verbose={trainer.verbose}: must be one of 0, 1, 2")
@@ -54,6 +60,8 @@ def _check_dataset(dataset) -> list[str]:
         problems.append(f"dataset.val_fraction={dataset.val_fraction}: must be in (0, 1)")
     if "image_size" in dataset and dataset.image_size < 8:
         problems.append(f"dataset.image_size={dataset.image_size}: must be >= 8")
+    if "margin" in dataset and not 0 <= dataset.margin < 0.5:
+        problems.append(f"dataset.margin={dataset.margin}: must be in [0, 0.5)")
     if "train_samples" in dataset and (dataset.train_samples == 0 or dataset.train_samples < -1):
         problems.append(f"dataset.train_samples={dataset.train_samples}: must be -1 (all) or >= 1")
     return problems
