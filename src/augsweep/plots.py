@@ -74,8 +74,19 @@ def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = ""
     return path
 
 
+def class_list(class_names: Sequence[str], limit: int = 8) -> str:
+    """``"5 classes: daisy, dandelion, ..."``, naming at most ``limit`` of them."""
+    shown = ", ".join(class_names[:limit])
+    more = f", ... (+{len(class_names) - limit})" if len(class_names) > limit else ""
+    return f"{len(class_names)} classes: {shown}{more}"
+
+
 def image_grid(
-    rows: np.ndarray, path: Path, column_titles: Sequence[str] = (), title: str = ""
+    rows: np.ndarray,
+    path: Path,
+    column_titles: Sequence[str] = (),
+    title: str = "",
+    row_titles: Sequence[str] = (),
 ) -> Path:
     """A grid of images, ``rows[i, j]`` in row i, column j (0-255 pixels).
 
@@ -84,6 +95,7 @@ def image_grid(
         path: Where to write the PNG.
         column_titles: Optional title for each column.
         title: Figure title.
+        row_titles: Optional label of each row (e.g. the image's class), shown left of it.
 
     Returns:
         ``path``.
@@ -96,9 +108,14 @@ def image_grid(
             image = np.clip(rows[i, j], 0, 255).astype(np.uint8)
             cmap = "gray" if image.shape[-1] == 1 else None
             axes[i, j].imshow(image.squeeze(-1) if cmap else image, cmap=cmap, vmin=0, vmax=255)
-            axes[i, j].set_axis_off()
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            for spine in axes[i, j].spines.values():
+                spine.set_visible(False)
             if i == 0 and j < len(column_titles):
                 axes[i, j].set_title(column_titles[j], fontsize=8)
+        if i < len(row_titles):
+            axes[i, 0].set_ylabel(row_titles[i], fontsize=8)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=80)
