@@ -202,25 +202,20 @@ def _tfds_load(name: str, split: Sequence[str], data_dir: str | None):
     options = dict(split=list(split), data_dir=data_dir, as_supervised=True, with_info=True)
     try:
         return tfds.load(name, download=False, shuffle_files=False, **options)
-    except AssertionError:  # TFDS: "could not find data in DATA_DIR"
-        pass
+    except AssertionError as error:
+        if "could not find data" not in str(error):  # TFDS's words for "not prepared"
+            raise
     builder = tfds.builder(name, data_dir=data_dir)
     manual_dir = Path(builder.data_dir_root) / "downloads" / "manual"
-    missing = {
-        url: manual_dir / info.filename
-        for url, info in builder.url_infos.items()
-        if not (manual_dir / info.filename).exists()
-    }
-    offline = [url for url in missing if not reachable(url)]
-    if offline:
-        raise preflight.DatasetError(
-            f"dataset={name}: not prepared in {builder.data_dir_root} and {offline[0]} "
-            "cannot be reached (offline?). Either put "
-            + ", ".join(sorted(str(missing[url]) for url in offline))
-            + f" there by hand (file {missing[offline[0]].name} from {offline[0]}), or train "
-            "on the photos from a folder: dataset=folder dataset.path=DIR "
-            "(one subfolder per class)"
-        )
+    for url, url_info in builder.url_infos.items():
+        archive = manual_dir / url_info.filename
+        if not archive.exists() and not reachable(url):
+            raise preflight.DatasetError(
+                f"dataset={name} is not prepared in {builder.data_dir_root} and {url} cannot "
+                f"be reached (offline?). Put that file at {archive} (TFDS prepares the data "
+                "from there), or train on the photos in a folder: dataset=folder "
+                "dataset.path=DIR (one subfolder per class)"
+            )
     return tfds.load(name, download=True, shuffle_files=False, **options)
 
 
