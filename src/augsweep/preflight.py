@@ -101,7 +101,7 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
         raise DatasetError(f"dataset.path={root}: no such directory")
     parts, skipped = _layout(root)
     class_names = _class_names(parts[0])
-    images: dict[str, list[Path]] = {}
+    images: dict[str, list[tuple[Path, int]]] = {}
     problems: list[Issue] = []
     for part in parts:
         part_images, part_problems, part_skipped = _index_part(part, class_names)
