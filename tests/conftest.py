@@ -30,6 +30,14 @@ def compose_config(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path, monkeypatch) -> Path:
+    """Preflight manifests go under tmp_path, never into the user's ~/.cache."""
+    cache = tmp_path / "augsweep-cache"
+    monkeypatch.setenv("AUGSWEEP_CACHE_DIR", str(cache))
+    return cache
+
+
 @pytest.fixture
 def tracking_uri(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/mlruns/mlflow.db"

@@ -41,6 +41,54 @@ class DigitsConfig:
 
 
 @dataclass
+class TFFlowersConfig:
+    """TensorFlow Flowers from TensorFlow Datasets (3,670 photos, 5 classes).
+
+    Attributes:
+        name: Display name, used as the ``dataset`` tag.
+        image_size: Side of the square the photos are resized to.
+        val_percent: The last ``val_percent`` percent of TFDS's only split are the
+            validation images (a fixed slice, the same for every run).
+        data_dir: TFDS data folder; null for TFDS's own (``~/tensorflow_datasets``).
+            Offline, put ``flower_photos.tgz`` in ``<data_dir>/downloads/manual/``.
+        cache: Decoded images are cached: ``true`` in memory, ``false`` not at all, or a
+            directory for file caches (reused by later runs on the same data).
+    """
+
+    _target_: str = "augsweep.data.load_tf_flowers"
+    name: str = "tf_flowers"
+    image_size: int = 180
+    val_percent: int = 20
+    data_dir: str | None = None
+    cache: Any = True
+
+
+@dataclass
+class FolderConfig:
+    """A folder of images with one subfolder per class, or ``train/`` + ``val/`` ones.
+
+    Attributes:
+        name: Display name, used as the ``dataset`` tag.
+        path: The folder (relative to the launch directory, or absolute). Required.
+        image_size: Side of the square the images are resized to.
+        val_fraction: Share of each class held out for validation, chosen by the run's
+            seed; unused when the folder has ``train/`` and ``val/`` (or ``validation/``).
+        on_bad_file: ``fail`` stops before training with one error listing every bad file
+            and empty class folder; ``skip`` trains on the good images and logs the rest.
+        cache: Decoded images are cached: ``true`` in memory, ``false`` not at all, or a
+            directory for file caches (reused by later runs on the same data).
+    """
+
+    _target_: str = "augsweep.data.load_folder"
+    name: str = "folder"
+    path: str = MISSING
+    image_size: int = 180
+    val_fraction: float = 0.2
+    on_bad_file: str = "fail"
+    cache: Any = True
+
+
+@dataclass
 class SmallCNNConfig:
     """A small convolutional network trained from scratch.
 
@@ -55,6 +103,26 @@ class SmallCNNConfig:
     filters: list[int] = field(default_factory=lambda: [16, 32, 64])
     dense_units: int = 128
     dropout: float = 0.0
+
+
+@dataclass
+class MobileNetV2Config:
+    """A frozen MobileNetV2 (ImageNet weights) with a new classifier on top.
+
+    Attributes:
+        weights: ``imagenet`` (downloaded once into Keras's cache, ``~/.keras/models``) or
+            null for random initial weights.
+        fine_tune_layers: Unfreeze this many of MobileNetV2's top layers (0: all frozen).
+        dense_units: Width of the hidden Dense layer of the classifier.
+        dropout: Dropout rate before the output layer; 0 disables it.
+    """
+
+    _target_: str = "augsweep.models.mobilenet_v2"
+    name: str = "mobilenet_v2"
+    weights: str | None = "imagenet"
+    fine_tune_layers: int = 0
+    dense_units: int = 256
+    dropout: float = 0.5
 
 
 @dataclass
@@ -91,7 +159,8 @@ class TrainerConfig:
         eval_batch_size: Batch size of the validation and clean-train evaluations
             (inference only: it changes speed, not results).
         clean_eval_samples: Training images evaluated without augmentation after each
-            epoch (``clean_*`` metrics); ``-1`` uses all of them.
+            epoch (``clean_*`` metrics); ``-1`` uses all of them; null (default) lets the
+            dataset choose: all for digits, a fixed 1,000 for photo datasets.
         verbose: Keras ``fit`` verbosity (0, 1 or 2).
     """
 
@@ -100,7 +169,7 @@ class TrainerConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
     eval_batch_size: int = 256
-    clean_eval_samples: int = -1
+    clean_eval_samples: int | None = None
     verbose: int = 0
 
 
@@ -137,7 +206,10 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="schema/dataset", name="digits", node=DigitsConfig)
+    cs.store(group="schema/dataset", name="tf_flowers", node=TFFlowersConfig)
+    cs.store(group="schema/dataset", name="folder", node=FolderConfig)
     cs.store(group="schema/model", name="small_cnn", node=SmallCNNConfig)
+    cs.store(group="schema/model", name="mobilenet_v2", node=MobileNetV2Config)
     cs.store(group="schema/augment", name="augment", node=AugmentConfig)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)

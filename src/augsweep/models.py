@@ -3,12 +3,25 @@ run's seed, so that every policy of a sweep starts from the same initial weights
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 
 from augsweep.augment import augmentation_block
 from augsweep.builders import build
+from augsweep.network import reachable
+
+MOBILENET_V2_WEIGHTS_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
+)
+MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)  # image sizes with their own ImageNet weights
+MIN_IMAGE_SIZE = 32
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights are neither cached nor downloadable."""
 
 
 def small_cnn(
@@ -44,6 +57,113 @@ def small_cnn(
         layers.append(keras.layers.Dropout(dropout))
     layers.append(keras.layers.Dense(num_classes, activation="softmax"))
     return keras.Sequential(layers, name=name)
+
+
+def mobilenet_v2(
+    name: str = "mobilenet_v2",
+    weights: str | None = "imagenet",
+    fine_tune_layers: int = 0,
+    dense_units: int = 256,
+    dropout: float = 0.5,
+    *,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+) -> keras.Model:
+    """MobileNetV2 without its top, frozen, then a new classifier, for 0-255 images.
+
+    The body is: 1-channel images repeated to RGB, MobileNetV2's ``preprocess_input``
+    (0-255 to [-1, 1], as a ``Rescaling`` layer), MobileNetV2 (``include_top=False``, in
+    inference mode, so its BatchNormalization statistics stay as trained), then
+    GlobalAveragePooling2D, Dense(``dense_units``, relu), Dropout, Dense(classes, softmax).
+
+    Args:
+        name: The model's name.
+        weights: ``imagenet`` or None (random initial weights). ImageNet weights exist for
+            96, 128, 160, 192 and 224 px; other sizes use those of 224 px.
+        fine_tune_layers: Train this many of MobileNetV2's top layers too (0: frozen).
+        dense_units: Width of the hidden Dense layer.
+        dropout: Dropout rate before the output layer (0 for none).
+        input_shape: ``(H, W, C)`` of the images, at least 32x32, with 1 or 3 channels.
+        num_classes: Number of output classes.
+
+    Returns:
+        The uncompiled body, mapping 0-255 images to class probabilities.
+
+    Raises:
+        ValueError: For images smaller than 32 px, or a bad ``fine_tune_layers``.
+        WeightsUnavailable: If ImageNet weights are needed, not cached and not
+            downloadable.
+    """
+    height, width, channels = input_shape
+    if min(height, width) < MIN_IMAGE_SIZE or channels not in (1, 3):
+        raise ValueError(
+            f"model={name} needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} px with "
+            f"1 or 3 channels, got {height}x{width}x{channels}: raise dataset.image_size"
+        )
+    base = keras.applications.MobileNetV2(
+        input_shape=(height, width, 3),
+        include_top=False,
+        weights=_mobilenet_v2_weights(weights, height, width),
+    )
+    _unfreeze_top(base, fine_tune_layers)
+    inputs = keras.Input(shape=input_shape)
+    x = inputs if channels == 3 else keras.layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
+    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(x)
+    x = base(x, training=False)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(dense_units, activation="relu")(x)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _unfreeze_top(base: keras.Model, layers: int) -> None:
+    """Freeze ``base`` but for its top ``layers`` layers."""
+    if not 0 <= layers <= len(base.layers):
+        raise ValueError(
+            f"model.fine_tune_layers={layers}: must be in 0..{len(base.layers)} "
+            f"(the layers of {base.name})"
+        )
+    base.trainable = layers > 0
+    for layer in base.layers[: len(base.layers) - layers]:
+        layer.trainable = False
+
+
+def _mobilenet_v2_weights(weights: str | None, height: int, width: int) -> str | None:
+    """The local file of MobileNetV2's no-top ImageNet weights, downloaded if need be.
+
+    Keras caches it in ``$KERAS_HOME/models`` (default ``~/.keras/models``). Offline, with
+    no cached file, this fails at once instead of waiting on the network.
+    """
+    if weights is None:
+        return None
+    if weights != "imagenet":
+        raise ValueError(f"model.weights={weights!r}: must be imagenet or null")
+    rows = height if height == width and height in MOBILENET_V2_SIZES else 224
+    file_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
+    cache_dir = keras_cache_dir()
+    cached = cache_dir / "models" / file_name
+    if cached.exists():
+        return str(cached)
+    url = MOBILENET_V2_WEIGHTS_URL + file_name
+    if not reachable(url):
+        raise WeightsUnavailable(
+            f"model.weights=imagenet: {file_name} is not in Keras's cache and {url} cannot "
+            f"be reached (offline?). Either download it elsewhere and put it at {cached}, "
+            "or train from random weights with model.weights=null"
+        )
+    cache_dir.mkdir(parents=True, exist_ok=True)  # else get_file falls back to /tmp/.keras
+    return keras.utils.get_file(file_name, url, cache_subdir="models", cache_dir=str(cache_dir))
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras caches downloads: ``$KERAS_HOME``, else ``~/.keras`` (``/tmp/.keras``
+    when the home folder is not writable), as ``keras.utils.get_file`` decides."""
+    if os.environ.get("KERAS_HOME"):
+        return Path(os.environ["KERAS_HOME"]).expanduser()
+    home = Path.home()
+    return (home if os.access(home, os.W_OK) else Path("/tmp")) / ".keras"
 
 
 def build_classifier(

@@ -96,8 +96,19 @@ def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = ""
     return path
 
 
+def class_list(class_names: Sequence[str], limit: int = 8) -> str:
+    """``"5 classes: daisy, dandelion, ..."``, naming at most ``limit`` of them."""
+    shown = ", ".join(class_names[:limit])
+    more = f", ... (+{len(class_names) - limit})" if len(class_names) > limit else ""
+    return f"{len(class_names)} classes: {shown}{more}"
+
+
 def image_grid(
-    rows: np.ndarray, path: Path, column_titles: Sequence[str] = (), title: str = ""
+    rows: np.ndarray,
+    path: Path,
+    column_titles: Sequence[str] = (),
+    title: str = "",
+    row_titles: Sequence[str] = (),
 ) -> Path:
     """A grid of images, ``rows[i, j]`` in row i, column j (0-255 pixels).
 
@@ -108,6 +119,7 @@ def image_grid(
         path: Where to write the PNG.
         column_titles: Optional title for each column.
         title: Figure title.
+        row_titles: Optional label of each row (e.g. the image's class), shown left of it.
 
     Returns:
         ``path``.
@@ -138,7 +150,11 @@ def image_grid(
         fontsize=8,
     )
     ax.xaxis.tick_top()
-    ax.set_yticks([])
+    ax.set_yticks(
+        [(i + 0.5) * (height + pad) for i in range(len(row_titles))],
+        list(row_titles),
+        fontsize=8,
+    )
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)

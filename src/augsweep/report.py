@@ -141,6 +141,7 @@ def _write_markdown(rows, records, path: Path, title: str) -> Path:
         "`gap` = clean-train accuracy (training images without augmentation) minus "
         "validation accuracy, at the last epoch: large means overfitting.",
         "",
+        *_data_lines(records),
         "## Per policy (finished runs; mean ± standard deviation over runs)",
         "",
         "| augment | runs | " + " | ".join(SUMMARY_METRICS) + " |",
@@ -171,6 +172,19 @@ def _write_markdown(rows, records, path: Path, title: str) -> Path:
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _data_lines(records) -> list[str]:
+    """``Data: tf_flowers, 5 classes: daisy, ...`` per distinct dataset of the runs."""
+    seen = {}
+    for record in records:
+        tags = record.run.data.tags
+        classes = [name for name in tags.get("classes", "").split(",") if name]
+        if classes:
+            seen.setdefault((tags.get("dataset", ""), tuple(classes)), None)
+    return [f"Data: {dataset}, {plots.class_list(classes)}." for dataset, classes in seen] + (
+        [""] if seen else []
+    )
 
 
 def _cell(value) -> str:

@@ -18,17 +18,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from augsweep.paths import launch_dir
+
 SQLITE_PREFIX = "sqlite:///"
 PARENT_TAG = "mlflow.parentRunId"
-
-
-def launch_dir() -> Path:
-    """The directory the user launched from (Hydra jobs may run elsewhere)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.cwd)
-    return Path.cwd()
 
 
 def resolve_uri(uri: str, base_dir: Path | None = None) -> str:

@@ -57,20 +57,35 @@ def train(
 
 
 def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
+    """Inside the run: data, model, training, then metrics, artifacts and the model."""
     import keras
     import mlflow
 
-    from augsweep.augment import build_layers
     from augsweep.builders import build
-    from augsweep.callbacks import CleanEvaluation, EpochLogger
-    from augsweep.data import batches
-    from augsweep.models import build_classifier
 
     mlflow.log_params(tracking.flatten(cfg))
     keras.utils.clear_session()
     keras.utils.set_random_seed(cfg.seed)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
-    mlflow.set_tag("data_fingerprint", splits.fingerprint)
+    _log_data(splits)
+    model = _compiled_model(cfg, splits)
+    history = _fit(model, cfg, splits)
+    summary = summarize(history)
+    mlflow.log_metrics(summary)
+    preview_images, preview_labels = _first_examples(splits.train, PREVIEW_IMAGES)
+    _log_artifacts(cfg, history, model, splits.class_names, preview_images, preview_labels)
+    if cfg.tracking.log_model:
+        tracking.log_keras_model(model, preview_images)
+    return summary
+
+
+def _compiled_model(cfg: DictConfig, splits):
+    """The run's model: augmentation block + body, compiled with Adam and cross-entropy."""
+    import keras
+
+    from augsweep.augment import build_layers
+    from augsweep.models import build_classifier
+
     model = build_classifier(
         cfg.model,
         build_layers(cfg.augment.layers, cfg.seed),
@@ -83,28 +98,35 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
-    logger = EpochLogger(tracking.log_epoch)
+    return model
+
+
+def _fit(model, cfg: DictConfig, splits) -> dict[str, list[float]]:
+    """Train; return the per-epoch history, clean-train metrics included.
+
+    Validation and clean-train batches are never augmented: the model's augmentation block
+    is off outside training.
+    """
+    from augsweep.callbacks import CleanEvaluation, EpochLogger
+    from augsweep.data import batches
+
     trainer = cfg.trainer
+
+    def batched(part: str, batch_size: int, **options):
+        examples = getattr(splits, part)
+        return batches(examples, batch_size, splits.num_classes, cache=splits.cache_for(part),
+                       **options)  # fmt: skip
+
+    logger = EpochLogger(tracking.log_epoch)
     model.fit(
-        batches(splits.train, trainer.batch_size, splits.num_classes, shuffle_seed=cfg.seed),
-        validation_data=batches(splits.val, trainer.eval_batch_size, splits.num_classes),
+        batched("train", trainer.batch_size, shuffle_seed=cfg.seed),
+        validation_data=batched("val", trainer.eval_batch_size),
         epochs=trainer.epochs,
-        callbacks=[
-            CleanEvaluation(
-                batches(splits.clean_train, trainer.eval_batch_size, splits.num_classes)
-            ),
-            logger,
-        ],
+        callbacks=[CleanEvaluation(batched("clean_train", trainer.eval_batch_size)), logger],
         verbose=trainer.verbose,
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )
-    summary = summarize(logger.history)
-    mlflow.log_metrics(summary)
-    preview_images = _first_images(splits.train, PREVIEW_IMAGES)
-    _log_artifacts(cfg, logger.history, model, preview_images)
-    if cfg.tracking.log_model:
-        tracking.log_keras_model(model, preview_images)
-    return summary
+    return logger.history
 
 
 def learning_rate(trainer, steps_per_epoch: int):
@@ -116,6 +138,20 @@ def learning_rate(trainer, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(
         trainer.learning_rate, decay_steps=trainer.epochs * steps_per_epoch
     )
+
+
+def _log_data(splits) -> None:
+    """What the run trains on: fingerprint and classes (tags, param, ``classes.txt``), and
+    the files a folder dataset skipped."""
+    import mlflow
+
+    mlflow.set_tags(
+        {"data_fingerprint": splits.fingerprint, "classes": ",".join(splits.class_names)[:5000]}
+    )
+    mlflow.log_param("dataset.num_classes", splits.num_classes)
+    mlflow.log_text("".join(f"{name}\n" for name in splits.class_names), "classes.txt")
+    for file_name, text in splits.artifacts.items():
+        mlflow.log_text(text, file_name)
 
 
 def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
@@ -131,7 +167,7 @@ def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
     }
 
 
-def _log_artifacts(cfg, history, model, preview_images) -> None:
+def _log_artifacts(cfg, history, model, class_names, preview_images, preview_labels) -> None:
     import mlflow
 
     from augsweep import plots
@@ -140,13 +176,15 @@ def _log_artifacts(cfg, history, model, preview_images) -> None:
         out = Path(tmp)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_history_csv(history, out / "history.csv")
-        plots.run_curves(history, f"{cfg.augment.name} on {cfg.dataset.name}", out / "curves.png")
+        title = f"{cfg.augment.name} on {cfg.dataset.name} ({plots.class_list(class_names)})"
+        plots.run_curves(history, title, out / "curves.png")
         preview = augment_preview(model.get_layer("augment"), preview_images)
         plots.image_grid(
             preview,
             out / "augment_preview.png",
             ["original"] + [f"draw {i + 1}" for i in range(PREVIEW_DRAWS)],
             title=f"augment={cfg.augment.name}",
+            row_titles=[class_names[label] for label in preview_labels],
         )
         mlflow.log_artifacts(tmp)
 
@@ -162,8 +200,10 @@ def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
     return path
 
 
-def _first_images(examples, count: int) -> np.ndarray:
-    return np.stack([image for image, _ in examples.take(count).as_numpy_iterator()])
+def _first_examples(examples, count: int) -> tuple[np.ndarray, list[int]]:
+    """The first ``count`` images (stacked) and their labels."""
+    pairs = list(examples.take(count).as_numpy_iterator())
+    return np.stack([image for image, _ in pairs]), [int(label) for _, label in pairs]
 
 
 def augment_preview(block, images: np.ndarray, draws: int = PREVIEW_DRAWS) -> np.ndarray:

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from augsweep.paths import resolve_path
+
+ON_BAD_FILE = ("fail", "skip")
+WEIGHTS = ("imagenet", None)
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -26,6 +31,7 @@ def validate(cfg: DictConfig) -> None:
     problems = [
         *_check_trainer(cfg.trainer),
         *_check_dataset(cfg.dataset),
+        *_check_model(cfg.model),
         *_check_augment(cfg.augment),
     ]
     if cfg.seed < 0:
@@ -41,9 +47,11 @@ def _check_trainer(trainer) -> list[str]:
             problems.append(f"trainer.{key}={trainer[key]}: must be >= 1")
     if not trainer.learning_rate > 0:
         problems.append(f"trainer.learning_rate={trainer.learning_rate}: must be > 0")
-    if trainer.clean_eval_samples == 0 or trainer.clean_eval_samples < -1:
+    clean = trainer.clean_eval_samples
+    if clean is not None and (clean == 0 or clean < -1):
         problems.append(
-            f"trainer.clean_eval_samples={trainer.clean_eval_samples}: must be -1 (all) or >= 1"
+            f"trainer.clean_eval_samples={clean}: must be null (the dataset's default), "
+            "-1 (all) or >= 1"
         )
     if trainer.lr_schedule not in LR_SCHEDULES:
         problems.append(
@@ -64,6 +72,43 @@ def _check_dataset(dataset) -> list[str]:
         problems.append(f"dataset.margin={dataset.margin}: must be in [0, 0.5)")
     if "train_samples" in dataset and (dataset.train_samples == 0 or dataset.train_samples < -1):
         problems.append(f"dataset.train_samples={dataset.train_samples}: must be -1 (all) or >= 1")
+    if "val_percent" in dataset and not 1 <= dataset.val_percent <= 99:
+        problems.append(f"dataset.val_percent={dataset.val_percent}: must be in 1..99")
+    if "on_bad_file" in dataset and dataset.on_bad_file not in ON_BAD_FILE:
+        problems.append(
+            f"dataset.on_bad_file={dataset.on_bad_file}: must be one of {', '.join(ON_BAD_FILE)}"
+        )
+    if "cache" in dataset and not (
+        isinstance(dataset.cache, bool) or (isinstance(dataset.cache, str) and dataset.cache)
+    ):
+        problems.append(
+            f"dataset.cache={dataset.cache!r}: must be true (in memory), false (no cache) "
+            "or a directory for file caches"
+        )
+    if "path" in dataset or OmegaConf.is_missing(dataset, "path"):  # `in`: False if missing
+        problems += _check_folder(dataset)
+    return problems
+
+
+def _check_folder(dataset) -> list[str]:
+    if OmegaConf.is_missing(dataset, "path"):
+        return ["dataset.path is required: dataset.path=DIR, a folder with one subfolder per class"]
+    path = resolve_path(dataset.path)
+    if not path.is_dir():
+        return [f"dataset.path={dataset.path}: no such directory ({path})"]
+    return []
+
+
+def _check_model(model) -> list[str]:
+    problems = []
+    if "dropout" in model and not 0 <= model.dropout < 1:
+        problems.append(f"model.dropout={model.dropout}: must be in [0, 1)")
+    if "weights" in model and model.weights not in WEIGHTS:
+        problems.append(f"model.weights={model.weights}: must be imagenet or null")
+    if "fine_tune_layers" in model and model.fine_tune_layers < 0:
+        problems.append(f"model.fine_tune_layers={model.fine_tune_layers}: must be >= 0")
+    if "dense_units" in model and model.dense_units < 1:
+        problems.append(f"model.dense_units={model.dense_units}: must be >= 1")
     return problems
 
 

@@ -1,0 +1,329 @@
+"""Preflight of an image folder: every file checked once, before any training.
+
+A folder dataset has one subfolder per class (``DIR/<class>/...``), or ``DIR/train/<class>``
+plus ``DIR/val/<class>`` (or ``validation/``). :func:`scan_folder` decodes every image once,
+with the same TensorFlow decoder the input pipeline uses, so a corrupt file is found now
+and not in the middle of an epoch, and it collects every problem with its path:
+
+- empty class folders;
+- images TensorFlow cannot decode (corrupt, truncated, not an image at all);
+- images in formats TensorFlow does not read (TIFF, HEIC, ...).
+
+Files that are not images (``.txt``, ``.csv``, ...) are listed as skipped, never decoded.
+The result of each decode is kept in a manifest keyed by path, size and modification time
+(under :func:`augsweep.paths.user_cache_dir`), so the next run of the same folder only
+decodes new or changed files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from augsweep.paths import user_cache_dir
+
+log = logging.getLogger(__name__)
+
+# What TensorFlow's decode_image reads (checked against TF 2.21).
+IMAGE_EXTENSIONS = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp"})
+# Image formats it does not read: reported as problems, not silently skipped.
+UNREADABLE_EXTENSIONS = frozenset(
+    {".avif", ".cr2", ".dng", ".heic", ".heif", ".ico", ".jp2", ".nef", ".pbm", ".pgm",
+     ".ppm", ".psd", ".raw", ".svg", ".tga", ".tif", ".tiff"}
+)  # fmt: skip
+SPLIT_DIRS = ("train", ("val", "validation"))
+MANIFEST_VERSION = 1
+
+
+class DatasetError(ValueError):
+    """The data cannot be used as it is; the message says what to change."""
+
+    def __repr__(self) -> str:
+        # Hydra reports errors from a `_target_` by their repr: keep the lines readable.
+        return f"{type(self).__name__}: {self}"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A file or folder that is not used, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class FolderScan:
+    """What a folder holds, after every image was decoded once.
+
+    Attributes:
+        root: The dataset folder.
+        class_names: Class folder names, sorted; index = label.
+        train: Good images ``(path, label)`` of ``train/``, or of the whole folder when it
+            has no ``train/`` + ``val/`` split.
+        val: Good images of ``val/`` (or ``validation/``); ``None`` without that split.
+        problems: Bad files and empty class folders.
+        skipped: Files that are not images, and (with ``skip_bad``) the problems.
+    """
+
+    root: Path
+    class_names: list[str]
+    train: list[tuple[Path, int]]
+    val: list[tuple[Path, int]] | None
+    problems: list[Issue] = field(default_factory=list)
+    skipped: list[Issue] = field(default_factory=list)
+
+    @property
+    def all_files(self) -> list[tuple[Path, int]]:
+        """Every good image ``(path, label)``, of both splits."""
+        return self.train + (self.val or [])
+
+
+def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
+    """Index a class-per-subfolder dataset and decode every image once.
+
+    Args:
+        root: The dataset folder (absolute).
+        skip_bad: Keep going without the problems (bad files are skipped, empty classes
+            dropped) instead of raising.
+
+    Returns:
+        The good images per split, their classes, and the lists of what was left out.
+
+    Raises:
+        DatasetError: If the folder does not exist or has fewer than two classes, or, unless
+            ``skip_bad``, listing every problem with its path.
+    """
+    if not root.is_dir():
+        raise DatasetError(f"dataset.path={root}: no such directory")
+    parts, skipped = _layout(root)
+    class_names = _class_names(parts[0])
+    images: dict[str, list[tuple[Path, int]]] = {}
+    problems: list[Issue] = []
+    for part in parts:
+        part_images, part_problems, part_skipped = _index_part(part, class_names)
+        images[part.name] = part_images
+        problems += part_problems
+        skipped += part_skipped
+    errors = check_images([p for paths in images.values() for p, _ in paths], root)
+    problems += [Issue(path, errors[path]) for path in sorted(errors)]
+    good = {
+        part: [(path, label) for path, label in paths if path not in errors]
+        for part, paths in images.items()
+    }
+    scan = FolderScan(root, class_names, good[parts[0].name], None, problems, skipped)
+    if len(parts) > 1:
+        scan.val = good[parts[1].name]
+    if problems and not skip_bad:
+        raise DatasetError(problem_report(scan))
+    if problems:
+        scan.skipped += problems
+        _drop_empty_classes(scan)
+    if len(scan.class_names) < 2:
+        raise DatasetError(
+            f"dataset.path={root}: found {len(scan.class_names)} class folder(s) with images "
+            f"({', '.join(scan.class_names) or 'none'}); a dataset needs at least 2, one "
+            "subfolder of images per class"
+        )
+    return scan
+
+
+def problem_report(scan: FolderScan) -> str:
+    """One message listing every problem, then every skipped file, each with its path."""
+    good = len(scan.train) + len(scan.val or [])
+    lines = [
+        f"dataset.path={scan.root}: {len(scan.problems)} problem(s) found before training. "
+        f"Fix or remove these files, or set dataset.on_bad_file=skip to train on the {good} "
+        "good images:",
+        *(f"  {issue}" for issue in scan.problems),
+    ]
+    if scan.skipped:
+        lines += ["Skipped (not used, no error):", *(f"  {issue}" for issue in scan.skipped)]
+    return "\n".join(lines)
+
+
+def skipped_report(scan: FolderScan) -> str:
+    """The text of the ``skipped_files.txt`` artifact: one ``path: reason`` a line."""
+    return "".join(f"{issue}\n" for issue in scan.skipped)
+
+
+def _layout(root: Path) -> tuple[list[Path], list[Issue]]:
+    """``[train, val]`` folders when ``root`` is split that way, else ``[root]``."""
+    subdirs = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    val_names = [name for name in SPLIT_DIRS[1] if name in subdirs]
+    if SPLIT_DIRS[0] not in subdirs or not val_names:
+        return [root], []
+    if len(val_names) > 1:
+        raise DatasetError(
+            f"dataset.path={root}: has both val/ and validation/; keep one of them as the "
+            "validation split"
+        )
+    parts = [subdirs[SPLIT_DIRS[0]], subdirs[val_names[0]]]
+    unused = [
+        Issue(path, "not used: only train/ and val/ (or validation/) are read")
+        for path in sorted(root.iterdir())
+        if path not in parts and not path.name.startswith(".")
+    ]
+    return parts, unused
+
+
+def _class_names(part: Path) -> list[str]:
+    return sorted(p.name for p in part.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _index_part(
+    part: Path, class_names: list[str]
+) -> tuple[list[tuple[Path, int]], list[Issue], list[Issue]]:
+    """Candidate images ``(path, label)`` of one split folder, its problems and skips."""
+    images, problems, skipped = [], [], []
+    for path in sorted(part.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            skipped.append(Issue(path, "not in a class folder"))
+    present = set(_class_names(part))
+    for name in sorted(present - set(class_names)):
+        problems.append(Issue(part / name, f"class folder without a match in {part.parent}/train"))
+    for label, name in enumerate(class_names):
+        if name not in present:
+            continue
+        files = _files(part / name)
+        class_images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
+        for path in files:
+            suffix = path.suffix.lower()
+            if suffix in UNREADABLE_EXTENSIONS:
+                problems.append(
+                    Issue(path, f"{suffix} images cannot be decoded by TensorFlow "
+                          f"(it reads {_readable()}): convert it to JPEG or PNG")
+                )  # fmt: skip
+            elif suffix not in IMAGE_EXTENSIONS:
+                skipped.append(Issue(path, "not an image"))
+        if not class_images and not any(p.suffix.lower() in UNREADABLE_EXTENSIONS for p in files):
+            problems.append(Issue(part / name, "empty class folder (no images)"))
+        images += [(path, label) for path in class_images]
+    return images, problems, skipped
+
+
+def _files(folder: Path) -> list[Path]:
+    """Every non-hidden file under ``folder``, subfolders included, sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath, f) for f in sorted(filenames) if not f.startswith(".")]
+    return found
+
+
+def _readable() -> str:
+    return ", ".join(sorted(ext.lstrip(".").upper() for ext in IMAGE_EXTENSIONS - {".jpeg"}))
+
+
+def _drop_empty_classes(scan: FolderScan) -> None:
+    """Remove classes without a good training image; relabel the rest."""
+    used = sorted({label for _, label in scan.train})
+    if len(used) == len(scan.class_names):
+        return
+    listed = {issue.path for issue in scan.skipped}
+    for label, name in enumerate(scan.class_names):
+        if label not in used and scan.root / name not in listed:
+            scan.skipped.append(Issue(scan.root / name, "class dropped: no usable images"))
+    new_label = {old: new for new, old in enumerate(used)}
+    scan.class_names = [scan.class_names[label] for label in used]
+    scan.train = [(path, new_label[label]) for path, label in scan.train]
+    if scan.val is not None:
+        scan.val = [(path, new_label[label]) for path, label in scan.val if label in new_label]
+
+
+def check_images(paths: list[Path], root: Path) -> dict[Path, str]:
+    """Decode each image once (or recall the result from the manifest); return the failures.
+
+    Args:
+        paths: Image files to check.
+        root: The dataset folder; names the manifest.
+
+    Returns:
+        ``{path: reason}`` for every file that cannot be decoded.
+    """
+    manifest_path = _manifest_path(root)
+    known = _read_manifest(manifest_path)
+    entries, todo = {}, []
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError as error:  # e.g. a broken link
+            entries[str(path)] = [0, 0, f"cannot be read: {error.strerror}"]
+            continue
+        key = [stat.st_size, stat.st_mtime_ns]
+        entry = known.get(str(path))
+        if entry is not None and entry[:2] == key:
+            entries[str(path)] = entry
+        else:
+            entries[str(path)] = key
+            todo.append(path)
+    if todo:
+        log.info("preflight: decoding %d of %d images in %s", len(todo), len(paths), root)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            for path, error in zip(todo, pool.map(decode_error, todo), strict=True):
+                entries[str(path)] = [*entries[str(path)], error]
+        _write_manifest(manifest_path, root, entries)
+    return {Path(key): entry[2] for key, entry in entries.items() if entry[2] is not None}
+
+
+def decode_error(path: Path) -> str | None:
+    """Why TensorFlow cannot decode the image at ``path``, or None if it can."""
+    import tensorflow as tf
+
+    try:
+        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    except tf.errors.OpError as error:
+        return "cannot be decoded (corrupt, truncated or not an image): " + _tf_message(error)
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        return "cannot be decoded: the image has no pixels"
+    return None
+
+
+def _tf_message(error) -> str:
+    """TensorFlow's error message without its ``{{function_node ...}}`` and ``[Op:...]``."""
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]|\bname:\s*$", "", error.message.strip())
+    return " ".join(text.split()).rstrip(".")
+
+
+def _manifest_path(root: Path) -> Path:
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
+    return user_cache_dir() / "preflight" / f"{root.name}-{digest}.json"
+
+
+def _read_manifest(path: Path) -> dict[str, list]:
+    import tensorflow as tf
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if data.get("version") != MANIFEST_VERSION or data.get("tensorflow") != tf.__version__:
+        return {}  # another decoder may judge files differently
+    return data.get("entries", {})
+
+
+def _write_manifest(path: Path, root: Path, entries: dict[str, list]) -> None:
+    """Write the manifest atomically; a read-only cache only costs the next run a decode."""
+    import tensorflow as tf
+
+    data = {
+        "version": MANIFEST_VERSION,
+        "tensorflow": tf.__version__,
+        "root": str(root),
+        "entries": entries,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(data))
+        partial.replace(path)
+    except OSError as error:
+        log.warning("preflight: cannot write the manifest %s (%s)", path, error)
