@@ -4,7 +4,13 @@ Overhead: ``python train.py`` (Hydra, MLflow on SQLite, clean-train evaluation, 
 model logging) vs ``scripts/bare_keras.py`` (the same model on the same data in plain
 Keras), both timed from process start to exit, alternating, median of ``--repeats``.
 
-    python scripts/bench.py [--epochs 20] [--repeats 3]
+Augmentation: training images per second of the default model at 128 px on real photos
+(``../shared/data/flower_photos``) under every augment option, with the per-image layers
+in the model (``placement=model``), mapped over the tf.data pipeline
+(``placement=dataset``), or done by albumentations; each figure with its ratio to ``none``.
+
+    python scripts/bench.py [--epochs 20] [--repeats 3]      # both sections
+    python scripts/bench.py --section augment [--policies none flip heavy]
 """
 
 from __future__ import annotations
@@ -18,6 +24,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FLOWERS = ROOT.parent / "shared" / "data" / "flower_photos"
+# Column -> overrides: where the per-image techniques run.
+SETTINGS = {
+    "model": ["augment.placement=model"],
+    "dataset": ["augment.placement=dataset"],
+    "albumentations": ["augment.backend=albumentations"],
+}
 
 
 def timed(command: list[str]) -> float:
@@ -46,10 +59,94 @@ def overhead(epochs: int, train_samples: int, repeats: int) -> dict[str, float]:
     return {"augsweep_s": f, "bare_keras_s": b, "ratio": f / b}
 
 
+def load_photos(path: Path, count: int, size: int):
+    """The first ``count`` photos (a seeded shuffle), decoded and resized once."""
+    import keras
+    import numpy as np
+
+    ds = keras.utils.image_dataset_from_directory(
+        path, image_size=(size, size), batch_size=None, shuffle=True, seed=0, verbose=False
+    )
+    pairs = list(ds.take(count).as_numpy_iterator())
+    images = np.stack([image for image, _ in pairs]).astype("float32")
+    return images, np.array([label for _, label in pairs]), len(ds.class_names)
+
+
+def policy_config(option: str, setting: str):
+    """The composed config of one cell, or None where the backend lacks a technique."""
+    from hydra import compose, initialize_config_dir
+
+    import augsweep.config  # noqa: F401  (registers the schemas)
+    from augsweep.validation import ConfigError, validate
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"augment={option}", *SETTINGS[setting]])
+    try:
+        validate(cfg)
+    except ConfigError:
+        return None
+    return cfg
+
+
+def training_throughput(cfg, images, labels, num_classes: int, batch_size: int) -> float:
+    """Images per second of ``fit`` over the photos once, after a warm-up batch."""
+    import keras
+    import tensorflow as tf
+
+    from augsweep.augment import build_policy
+    from augsweep.data import batches
+    from augsweep.models import build_classifier
+
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
+    policy = build_policy(cfg.augment, 0)
+    model = build_classifier(
+        cfg.model, policy.model_layers, input_shape=images.shape[1:], num_classes=num_classes
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    train = batches(
+        tf.data.Dataset.from_tensor_slices((images, labels)),
+        batch_size,
+        num_classes,
+        shuffle_seed=0,
+        augment_example=policy.example_stage(),
+        augment_batch=policy.batch_stage(),
+    )
+    model.fit(train.take(1), epochs=1, verbose=0)  # trace, build, fill the cache
+    start = time.perf_counter()
+    model.fit(train, epochs=1, verbose=0)
+    return len(images) / (time.perf_counter() - start)
+
+
+def augment_section(flowers: Path, policies: list[str], count: int, size: int, batch: int):
+    """Print the augmentation table, a row per policy as it is measured."""
+    images, labels, num_classes = load_photos(flowers, count, size)
+    print(
+        f"## Augmentation: training images/s, default model, {count} flower photos at "
+        f"{size} px, batch {batch}, one epoch after a warm-up batch (x none: ratio to none)"
+    )
+    header = " | ".join(f"{s} (img/s) | x none" for s in SETTINGS)
+    print(f"| policy | {header} |")
+    print("|---|" + "---|---|" * len(SETTINGS))
+    baseline: dict[str, float] = {}
+    for option in ["none", *(p for p in policies if p != "none")]:
+        cells = []
+        for setting in SETTINGS:
+            cfg = policy_config(option, setting)
+            if cfg is None:
+                cells.append("n/a | n/a")
+                continue
+            speed = training_throughput(cfg, images, labels, num_classes, batch)
+            baseline.setdefault(setting, speed)
+            cells.append(f"{speed:.0f} | {speed / baseline[setting]:.2f}")
+        print(f"| {option} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--section", choices=["all", "overhead", "augment"], default="all")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -59,16 +156,41 @@ def main() -> None:
         default=[200, -1],
         help="digits training-set sizes to measure (-1: all 1,257)",
     )
+    parser.add_argument("--flowers", type=Path, default=FLOWERS, help="flower_photos folder")
+    parser.add_argument("--images", type=int, default=320, help="photos per measurement")
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=sorted(p.stem for p in (ROOT / "conf" / "augment").glob("*.yaml")),
+        help="augment options to measure (default: all; none is always measured)",
+    )
     args = parser.parse_args()
 
+    if args.section in ("all", "overhead"):
+        overhead_section(args.epochs, args.repeats, args.train_samples)
+    if args.section in ("all", "augment"):
+        if not args.flowers.is_dir():
+            message = f"no photos at {args.flowers}: pass --flowers PATH/flower_photos"
+            if args.section == "augment":
+                parser.error(message)
+            print(f"\n(augmentation section skipped: {message})")
+            return
+        policies = [p for p in args.policies if p != "compose"]  # compose alone is none
+        augment_section(args.flowers, policies, args.images, args.image_size, args.batch_size)
+
+
+def overhead_section(epochs: int, repeats: int, train_samples: list[int]) -> None:
+    """Print the overhead table, a row per training-set size as it is measured."""
     print(
-        f"## Overhead: python train.py vs bare Keras, digits, {args.epochs} epochs, "
-        f"median of {args.repeats}, from process start"
+        f"## Overhead: python train.py vs bare Keras, digits, {epochs} epochs, "
+        f"median of {repeats}, from process start"
     )
     print("| train_samples | augsweep (s) | bare Keras (s) | ratio (target <= 1.15) |")
     print("|---|---|---|---|")
-    for samples in args.train_samples:
-        r = overhead(args.epochs, samples, args.repeats)
+    for samples in train_samples:
+        r = overhead(epochs, samples, repeats)
         print(
             f"| {samples} | {r['augsweep_s']:.2f} | {r['bare_keras_s']:.2f} | {r['ratio']:.3f} |",
             flush=True,

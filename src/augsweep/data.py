@@ -8,6 +8,7 @@ every dataset.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,11 +136,15 @@ def batches(
     *,
     shuffle_seed: int | None = None,
     cache: bool = True,
+    augment_example: Callable | None = None,
+    augment_batch: Callable | None = None,
 ) -> tf.data.Dataset:
     """Batch examples for Keras: one-hot float labels, optional seeded shuffle, prefetch.
 
     ``cache()`` comes before any shuffling or random augmentation, so every epoch sees new
-    random draws.
+    random draws. Augmentation in the input pipeline (training batches only) runs in
+    parallel on the CPU: ``augment_example`` on single examples before batching,
+    ``augment_batch`` on the batches (e.g. MixUp and CutMix, which mix labels too).
 
     Args:
         examples: Unbatched ``(image, label)`` examples.
@@ -147,6 +152,8 @@ def batches(
         num_classes: Width of the one-hot labels.
         shuffle_seed: Shuffle every epoch with this seed; ``None`` keeps the order.
         cache: Cache the decoded examples in memory after the first pass.
+        augment_example: Maps ``(image, one_hot)`` to an augmented pair, or None.
+        augment_batch: Maps ``(images, one_hots)`` to an augmented pair, or None.
 
     Returns:
         Batched ``(images, one_hot_labels)``.
@@ -160,4 +167,9 @@ def batches(
         ds = ds.cache()
     if shuffle_seed is not None:
         ds = ds.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
+    if augment_example is not None:
+        ds = ds.map(augment_example, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if augment_batch is not None:
+        ds = ds.map(augment_batch, num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)

@@ -75,30 +75,41 @@ def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = ""
 
 
 def image_grid(
-    rows: np.ndarray, path: Path, column_titles: Sequence[str] = (), title: str = ""
+    rows: np.ndarray,
+    path: Path,
+    column_titles: Sequence[str] = (),
+    title: str = "",
+    captions: np.ndarray | None = None,
 ) -> Path:
     """A grid of images, ``rows[i, j]`` in row i, column j (0-255 pixels).
 
     Args:
         rows: Array ``(R, C, H, W, channels)``.
         path: Where to write the PNG.
-        column_titles: Optional title for each column.
+        column_titles: Optional title for each column (above the first row).
         title: Figure title.
+        captions: Optional ``(R, C)`` strings under each image, e.g. mixed labels.
 
     Returns:
         ``path``.
     """
     n_rows, n_cols = rows.shape[:2]
-    fig = Figure(figsize=(1.4 * n_cols, 1.4 * n_rows + 0.4), layout="constrained")
+    cell_height = 1.4 + (0.25 if captions is not None else 0)
+    fig = Figure(figsize=(1.4 * n_cols, cell_height * n_rows + 0.4), layout="constrained")
     axes = np.asarray(fig.subplots(n_rows, n_cols, squeeze=False))
     for i in range(n_rows):
         for j in range(n_cols):
             image = np.clip(rows[i, j], 0, 255).astype(np.uint8)
             cmap = "gray" if image.shape[-1] == 1 else None
             axes[i, j].imshow(image.squeeze(-1) if cmap else image, cmap=cmap, vmin=0, vmax=255)
-            axes[i, j].set_axis_off()
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+            for spine in axes[i, j].spines.values():
+                spine.set_visible(False)
             if i == 0 and j < len(column_titles):
                 axes[i, j].set_title(column_titles[j], fontsize=8)
+            if captions is not None:
+                axes[i, j].set_xlabel(str(captions[i, j]), fontsize=6)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=80)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from augsweep import tracking
 from augsweep.sweep import SweepInfo
@@ -42,7 +43,13 @@ def train(
         experiment_id = sweep.experiment_id
     else:
         experiment_id = tracking.ensure_experiment(client, cfg.tracking.experiment)
-    tags = {"augment": cfg.augment.name, "dataset": cfg.dataset.name, "model": cfg.model.name}
+    tags = {
+        "augment": cfg.augment.name,
+        "augment_placement": cfg.augment.placement,
+        "augment_backend": cfg.augment.backend,
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+    }
     if sweep:
         tags["sweep_id"] = sweep.sweep_id
     with tracking.tracked_run(
@@ -59,20 +66,20 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
     import keras
     import mlflow
 
-    from augsweep.augment import build_layers
+    from augsweep.augment import build_policy
     from augsweep.builders import build
     from augsweep.callbacks import CleanEvaluation, EpochLogger
-    from augsweep.data import batches
     from augsweep.models import build_classifier
 
-    mlflow.log_params(tracking.flatten(cfg))
+    mlflow.log_params(tracking.flatten(logged_params(cfg)))
     keras.utils.clear_session()
     keras.utils.set_random_seed(cfg.seed)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
     mlflow.set_tag("data_fingerprint", splits.fingerprint)
+    policy = build_policy(cfg.augment, cfg.seed)
     model = build_classifier(
         cfg.model,
-        build_layers(cfg.augment.layers, cfg.seed),
+        policy.model_layers,
         input_shape=splits.image_shape,
         num_classes=splits.num_classes,
     )
@@ -82,26 +89,65 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
         metrics=["accuracy"],
     )
     logger = EpochLogger(tracking.log_epoch)
+    train_batches, val_batches, clean_batches = input_pipelines(
+        splits, policy, cfg.trainer.batch_size, cfg.seed
+    )
     model.fit(
-        batches(splits.train, cfg.trainer.batch_size, splits.num_classes, shuffle_seed=cfg.seed),
-        validation_data=batches(splits.val, cfg.trainer.batch_size, splits.num_classes),
+        train_batches,
+        validation_data=val_batches,
         epochs=cfg.trainer.epochs,
-        callbacks=[
-            CleanEvaluation(
-                batches(splits.clean_train, cfg.trainer.batch_size, splits.num_classes)
-            ),
-            logger,
-        ],
+        callbacks=[CleanEvaluation(clean_batches), logger],
         verbose=cfg.trainer.verbose,
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )
     summary = summarize(logger.history)
     mlflow.log_metrics(summary)
-    preview_images = _first_images(splits.train, PREVIEW_IMAGES)
-    _log_artifacts(cfg, logger.history, model, preview_images)
+    preview_images, preview_labels = _first_examples(splits.train, PREVIEW_IMAGES)
+    preview = augment_preview(
+        policy, preview_images, keras.utils.to_categorical(preview_labels, splits.num_classes)
+    )
+    _log_artifacts(cfg, logger.history, preview, splits.class_names, policy.mixes_labels)
     if cfg.tracking.log_model:
         tracking.log_keras_model(model, preview_images)
     return summary
+
+
+def input_pipelines(splits, policy, batch_size: int, seed: int):
+    """The run's batches: training (augmented in the pipeline as the policy says),
+    validation and clean-train (never augmented or mixed: hard one-hot labels).
+
+    Args:
+        splits: The run's :class:`augsweep.data.Splits`.
+        policy: The run's :class:`augsweep.augment.Policy`.
+        batch_size: Examples per batch.
+        seed: Seeds the shuffling of the training examples.
+
+    Returns:
+        ``(train, val, clean_train)`` batched datasets.
+    """
+    from augsweep.data import batches
+
+    train = batches(
+        splits.train,
+        batch_size,
+        splits.num_classes,
+        shuffle_seed=seed,
+        augment_example=policy.example_stage(),
+        augment_batch=policy.batch_stage(),
+    )
+    val = batches(splits.val, batch_size, splits.num_classes)
+    clean = batches(splits.clean_train, batch_size, splits.num_classes)
+    return train, val, clean
+
+
+def logged_params(cfg: DictConfig) -> DictConfig:
+    """The config as run parameters: of the technique catalogue, only what the run uses."""
+    from augsweep.techniques import used_catalogue
+
+    params = copy.deepcopy(cfg)
+    with open_dict(params):
+        params.augment.techniques = used_catalogue(cfg.augment)
+    return params
 
 
 def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
@@ -117,22 +163,24 @@ def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
     }
 
 
-def _log_artifacts(cfg, history, model, preview_images) -> None:
+def _log_artifacts(cfg, history, preview, class_names, mixed: bool) -> None:
     import mlflow
 
     from augsweep import plots
 
+    images, labels = preview
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_history_csv(history, out / "history.csv")
         plots.run_curves(history, f"{cfg.augment.name} on {cfg.dataset.name}", out / "curves.png")
-        preview = augment_preview(model.get_layer("augment"), preview_images)
+        where = "albumentations" if cfg.augment.backend != "keras" else cfg.augment.placement
         plots.image_grid(
-            preview,
+            images,
             out / "augment_preview.png",
-            ["original"] + [f"draw {i + 1}" for i in range(PREVIEW_DRAWS)],
-            title=f"augment={cfg.augment.name}",
+            ["original"] + [f"draw {i + 1}" for i in range(images.shape[1] - 1)],
+            title=f"augment={cfg.augment.name} ({where})",
+            captions=label_captions(labels, class_names) if mixed else None,
         )
         mlflow.log_artifacts(tmp)
 
@@ -148,20 +196,52 @@ def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
     return path
 
 
-def _first_images(examples, count: int) -> np.ndarray:
-    return np.stack([image for image, _ in examples.take(count).as_numpy_iterator()])
+def _first_examples(examples, count: int) -> tuple[np.ndarray, np.ndarray]:
+    pairs = list(examples.take(count).as_numpy_iterator())
+    return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
 
 
-def augment_preview(block, images: np.ndarray, draws: int = PREVIEW_DRAWS) -> np.ndarray:
-    """The same images, original then under ``draws`` draws of the policy.
+def augment_preview(
+    policy, images: np.ndarray, labels: np.ndarray, draws: int = PREVIEW_DRAWS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same images, original then under ``draws`` training-time draws of the policy.
+
+    Each draw runs the whole policy as training does, wherever it is placed: albumentations
+    and dataset-placed layers, MixUp/CutMix (which mix the images with one another and
+    their labels too) and the model's augmentation block.
 
     Args:
-        block: The model's augmentation block.
+        policy: The run's :class:`augsweep.augment.Policy`.
         images: Array ``(N, H, W, C)`` of 0-255 pixels.
+        labels: Array ``(N, classes)`` of their one-hot labels.
         draws: How many augmented versions of each image.
 
     Returns:
-        Array ``(N, 1 + draws, H, W, C)``.
+        Images ``(N, 1 + draws, H, W, C)`` and their labels ``(N, 1 + draws, classes)``.
     """
-    columns = [images] + [np.asarray(block(images, training=True)) for _ in range(draws)]
-    return np.stack(columns, axis=1)
+    image_columns, label_columns = [np.asarray(images)], [np.asarray(labels, dtype=np.float32)]
+    for _ in range(draws):
+        drawn_images, drawn_labels = policy.draw(images, labels)
+        image_columns.append(drawn_images)
+        label_columns.append(drawn_labels)
+    return np.stack(image_columns, axis=1), np.stack(label_columns, axis=1)
+
+
+def label_captions(labels: np.ndarray, class_names, top: int = 2) -> np.ndarray:
+    """Captions of (mixed) labels: the largest weights, e.g. ``"3: 0.62, 7: 0.38"``.
+
+    Args:
+        labels: Array ``(..., classes)`` of label weights.
+        class_names: Class names, index = class.
+        top: At most this many classes per caption (weights below 0.005 left out).
+
+    Returns:
+        An array of strings of shape ``labels.shape[:-1]``.
+    """
+    flat = labels.reshape(-1, labels.shape[-1])
+    captions = []
+    for weights in flat:
+        order = np.argsort(-weights)[:top]
+        parts = [f"{class_names[i]}: {weights[i]:.2f}" for i in order if weights[i] >= 0.005]
+        captions.append(", ".join(parts))
+    return np.array(captions, dtype=object).reshape(labels.shape[:-1])
