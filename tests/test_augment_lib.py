@@ -193,3 +193,37 @@ def test_cutmix_label_weights_match_the_pasted_area(seed):
     own_weight = labels[np.arange(n), np.arange(n)]
     assert (pasted > 0).any()
     np.testing.assert_allclose(1.0 - own_weight, pasted, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", TECHNIQUES)
+def test_every_layer_that_takes_a_value_range_is_given_0_255(name):
+    import inspect
+
+    from hydra.utils import get_object
+
+    spec = compose_config().augment.techniques.keras[name]
+    if "value_range" in inspect.signature(get_object(spec["_target_"])).parameters:
+        assert list(spec.value_range) == [0, 255]
+
+
+ALBUMENTATIONS = [
+    name
+    for name in OmegaConf.load(CONF_DIR / "techniques" / "albumentations.yaml")
+    if name not in MIXING
+]
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("name", ALBUMENTATIONS)
+def test_albumentations_technique_keeps_shape_dtype_and_pixel_scale(name, channels):
+    cfg = compose_config(f"augment={name}", "augment.backend=albumentations")
+    validate(cfg)
+    transform = build_policy(cfg.augment, 0).image_transform
+    images = photos(n=32, channels=channels)
+    labels = np.zeros(32, "int32")
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).map(transform.on_tensor)
+    out = np.stack([image for image, _ in ds.as_numpy_iterator()])
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert_pixel_scale(images, out)
+    if not (channels == 1 and name in NO_CHANGE_ON_GRAY):
+        assert np.abs(out - images).max() > 1, f"{name} changed nothing"
