@@ -22,13 +22,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from augsweep.builders import build
 from augsweep.techniques import policy_specs
+
+if TYPE_CHECKING:
+    from augsweep.albumentations_backend import ImageTransform
 
 LABEL_MIXING = (keras.layers.MixUp, keras.layers.CutMix)
 
@@ -86,15 +89,15 @@ class Policy:
         placement: ``model`` or ``dataset``: where ``image_layers`` run.
         image_layers: Per-image Keras layers, in order.
         mix_layers: Label-mixing Keras layers (MixUp, CutMix), in order.
-        image_transform: albumentations per-image function (backend albumentations), or
-            None.
+        image_transform: The albumentations transforms, per image (backend
+            albumentations), or None.
     """
 
     name: str
     placement: str = "model"
     image_layers: list[keras.layers.Layer] = field(default_factory=list)
     mix_layers: list[keras.layers.Layer] = field(default_factory=list)
-    image_transform: Callable[[np.ndarray], np.ndarray] | None = None
+    image_transform: ImageTransform | None = None
 
     @property
     def model_layers(self) -> list[keras.layers.Layer]:
