@@ -45,7 +45,7 @@ ui: $(STAMP)
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
 
-## Framework overhead vs a bare Keras script (scripts/bench.py).
+## Framework overhead vs a bare Keras script, and augmentation throughput (scripts/bench.py).
 bench: $(STAMP)
 	$(PY) scripts/bench.py
 

@@ -9,8 +9,13 @@ shuffle, batch, prefetch) vs through the training step of the reference study's 
 a folder of photos (default ``../shared/data/flower_photos``). The pipeline must not be the
 bottleneck: after the first epoch it should deliver at least 3x what training consumes.
 
-    python scripts/bench.py [--section all|overhead|data] [--epochs 20] [--repeats 3]
-        [--data-path DIR] [--image-size 128]
+Augmentation: training images per second of the default model at 128 px on real photos
+under every augment option, with the per-image layers in the model (``placement=model``),
+mapped over the tf.data pipeline (``placement=dataset``), or done by albumentations; each
+figure with its ratio to ``none``.
+
+    python scripts/bench.py                                   # every section
+    python scripts/bench.py --section overhead|data|augment   # one of them
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FLOWERS = ROOT.parent / "shared" / "data" / "flower_photos"
+# Column -> overrides: where the per-image techniques run.
+SETTINGS = {
+    "model": ["augment.placement=model"],
+    "dataset": ["augment.placement=dataset"],
+    "albumentations": ["augment.backend=albumentations"],
+}
 
 
 def timed(command: list[str]) -> float:
@@ -71,7 +83,7 @@ def training_rate(cfg, splits, steps: int) -> float:
     import keras
     import tensorflow as tf
 
-    from augsweep.augment import build_layers
+    from augsweep.augment import build_policy
     from augsweep.data import batches
     from augsweep.models import build_classifier
 
@@ -79,7 +91,7 @@ def training_rate(cfg, splits, steps: int) -> float:
     keras.utils.set_random_seed(0)
     model = build_classifier(
         cfg.model,
-        build_layers(cfg.augment.layers, 0),
+        build_policy(cfg.augment, 0).model_layers,
         input_shape=splits.image_shape,
         num_classes=splits.num_classes,
     )
@@ -150,11 +162,117 @@ def overhead_section(epochs: int, repeats: int, train_samples: list[int]) -> Non
         )
 
 
+def load_photos(path: Path, count: int, size: int):
+    """The first ``count`` photos (a seeded shuffle), decoded and resized once."""
+    import keras
+    import numpy as np
+
+    ds = keras.utils.image_dataset_from_directory(
+        path, image_size=(size, size), batch_size=None, shuffle=True, seed=0, verbose=False
+    )
+    pairs = list(ds.take(count).as_numpy_iterator())
+    images = np.stack([image for image, _ in pairs]).astype("float32")
+    return images, np.array([label for _, label in pairs]), len(ds.class_names)
+
+
+def policy_config(option: str, setting: str):
+    """The composed config of one cell, or None where the backend lacks a technique."""
+    from hydra import compose, initialize_config_dir
+
+    import augsweep.config  # noqa: F401  (registers the schemas)
+    from augsweep.validation import ConfigError, validate
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"augment={option}", *SETTINGS[setting]])
+    try:
+        validate(cfg)
+    except ConfigError:
+        return None
+    return cfg
+
+
+def training_throughput(
+    cfg, images, labels, num_classes: int, batch_size: int, repeats: int
+) -> tuple[float, float]:
+    """Training speed over the photos: the best of ``repeats`` epochs after a warm-up batch.
+
+    Returns:
+        Images per wall-clock second, and images per CPU-second of this process (all its
+        threads): the second does not drop when other processes share the CPU.
+    """
+    import keras
+    import tensorflow as tf
+
+    from augsweep.augment import build_policy
+    from augsweep.data import batches
+    from augsweep.models import build_classifier
+
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
+    policy = build_policy(cfg.augment, 0)
+    model = build_classifier(
+        cfg.model, policy.model_layers, input_shape=images.shape[1:], num_classes=num_classes
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    train = batches(
+        tf.data.Dataset.from_tensor_slices((images, labels)),
+        batch_size,
+        num_classes,
+        shuffle_seed=0,
+        augment_example=policy.example_stage(),
+        augment_batch=policy.batch_stage(),
+    )
+    model.fit(train.take(1), epochs=1, verbose=0, shuffle=False)  # trace and build
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        model.fit(train, epochs=1, verbose=0, shuffle=False)
+        wall.append(len(images) / (time.perf_counter() - start))
+        cpu.append(len(images) / (time.process_time() - start_cpu))
+    return max(wall), max(cpu)
+
+
+def augment_section(
+    flowers: Path, policies: list[str], count: int, size: int, batch: int, repeats: int
+) -> None:
+    """Measure every policy in every setting, then print the two tables."""
+    images, labels, num_classes = load_photos(flowers, count, size)
+    training_throughput(  # warm the process up; not reported
+        policy_config("none", "model"), images, labels, num_classes, batch, 1
+    )
+    rows = {}
+    for option in ["none", *(p for p in policies if p != "none")]:
+        rows[option] = {}
+        for setting in SETTINGS:
+            cfg = policy_config(option, setting)
+            if cfg is not None:
+                speeds = training_throughput(cfg, images, labels, num_classes, batch, repeats)
+                rows[option][setting] = speeds
+        print(f"measured {option}", file=sys.stderr, flush=True)
+    setup = (
+        f"default model, {count} flower photos at {size} px, batch {batch}, best of {repeats} "
+        "epochs after a warm-up batch; x none: ratio to none in the same column"
+    )
+    for index, unit in enumerate(("images per second (wall clock)", "images per CPU-second")):
+        print(f"\n## Augmentation: training {unit}; {setup}")
+        print("| policy | " + " | ".join(f"{s} | x none" for s in SETTINGS) + " |")
+        print("|---|" + "---|---|" * len(SETTINGS))
+        for option, cells in rows.items():
+            shown = []
+            for setting in SETTINGS:
+                if setting not in cells:
+                    shown.append("n/a | n/a")
+                    continue
+                speed, base = cells[setting][index], rows["none"][setting][index]
+                shown.append(f"{speed:.0f} | {speed / base:.2f}")
+            print(f"| {option} | " + " | ".join(shown) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--section", choices=("all", "overhead", "data"), default="all")
+    parser.add_argument("--section", choices=("all", "overhead", "data", "augment"), default="all")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -167,25 +285,40 @@ def main() -> None:
     parser.add_argument(
         "--data-path",
         type=Path,
-        default=ROOT.parent / "shared" / "data" / "flower_photos",
-        help="photo folder of the data section (default: %(default)s)",
+        default=FLOWERS,
+        help="photo folder of the data and augmentation sections (default: %(default)s)",
     )
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument(
         "--train-steps", type=int, default=60, help="training steps timed per policy"
     )
+    parser.add_argument("--images", type=int, default=320, help="photos per measurement")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--augment-repeats", type=int, default=2, help="epochs per figure")
+    parser.add_argument(
+        "--policies",
+        nargs="+",
+        default=sorted(p.stem for p in (ROOT / "conf" / "augment").glob("*.yaml")),
+        help="augment options to measure (default: all; none is always measured)",
+    )
     args = parser.parse_args()
     missing = f"--data-path {args.data_path}: no such directory (a folder of class folders)"
-    if args.section == "data" and not args.data_path.is_dir():
+    if args.section in ("data", "augment") and not args.data_path.is_dir():
         parser.error(missing)
 
     if args.section in ("all", "overhead"):
         overhead_section(args.epochs, args.repeats, args.train_samples)
+    if not args.data_path.is_dir():
+        print(f"\n## Data and augmentation: skipped, {missing}")
+        return
     if args.section in ("all", "data"):
-        if args.data_path.is_dir():
-            data_section(args.data_path.resolve(), args.image_size, args.train_steps)
-        else:
-            print(f"\n## Data: skipped, {missing}")
+        data_section(args.data_path.resolve(), args.image_size, args.train_steps)
+    if args.section in ("all", "augment"):
+        policies = [p for p in args.policies if p != "compose"]  # compose alone is none
+        augment_section(
+            args.data_path, policies, args.images, args.image_size, args.batch_size,
+            args.augment_repeats,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from augsweep.techniques import policy_specs
 from augsweep.validation import ConfigError, validate
 
 from .conftest import CONF_DIR, compose_config, run_cli
@@ -28,7 +29,10 @@ def test_every_option_composes_and_validates(group, option, tmp_path):
     cfg = compose_config(f"{group}={option}", *required)
     OmegaConf.resolve(cfg)
     validate(cfg)
-    assert cfg[group].get("name", option) == option or group in ("trainer", "tracking")
+    if (group, option) == ("augment", "compose"):  # named after its techniques; none yet
+        assert cfg.augment.name == "none"
+    else:
+        assert cfg[group].get("name", option) == option or group in ("trainer", "tracking")
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
@@ -67,13 +71,21 @@ def test_defaults_hold_the_keys_users_rely_on():
 
 def test_augment_options_are_lists_of_layer_specs():
     cfg = compose_config("augment=flip_rot_zoom", "augment.rotation=0.2")
-    targets = [spec["_target_"] for spec in cfg.augment.layers]
+    specs = policy_specs(cfg.augment)
+    targets = [spec["_target_"] for spec in specs]
     assert targets == [
         "keras.layers.RandomFlip",
         "keras.layers.RandomRotation",
         "keras.layers.RandomZoom",
     ]
-    assert cfg.augment.layers[1].factor == 0.2
+    assert specs[1].factor == 0.2
+    # Custom layer specs follow the named techniques.
+    custom = "augment.layers=[{_target_:keras.layers.RandomInvert,value_range:[0,255]}]"
+    cfg = compose_config("augment=flip", custom)
+    assert [spec["_target_"] for spec in policy_specs(cfg.augment)] == [
+        "keras.layers.RandomFlip",
+        "keras.layers.RandomInvert",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -120,7 +132,12 @@ def test_out_of_range_values_are_named(override, expected):
 
 def test_bad_config_from_cli_creates_no_run_and_never_imports_tensorflow(tmp_path):
     db = tmp_path / "mlflow.db"
-    for override in ("trainer.epoch=3", "augment=flipp", "trainer.epochs=abc"):
+    for override in (
+        "trainer.epoch=3",
+        "augment=flipp",
+        "trainer.epochs=abc",
+        "augment.use=[rotaton]",
+    ):
         result = run_cli("-X", "importtime", "train.py", override, f"tracking.uri=sqlite:///{db}")
         assert result.returncode == 1, result.stderr
         assert override.split("=")[0] in result.stderr

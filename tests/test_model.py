@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from omegaconf import OmegaConf
 
-from augsweep.augment import build_layers
+from augsweep.augment import build_layers, build_policy
 from augsweep.models import build_classifier
 
 from .conftest import compose_config
@@ -18,7 +18,7 @@ def classifier(augment: str, seed: int = 0, extra_layers=()):
     cfg = compose_config(f"augment={augment}")
     keras.utils.clear_session()
     keras.utils.set_random_seed(seed)
-    layers = build_layers(cfg.augment.layers, seed) + list(extra_layers)
+    layers = build_policy(cfg.augment, seed).model_layers + list(extra_layers)
     return build_classifier(cfg.model, layers, input_shape=SHAPE, num_classes=10)
 
 
@@ -29,7 +29,7 @@ def images(n=8, seed=0):
 def test_every_policy_starts_from_the_same_weights():
     weights = [
         classifier(p).get_layer("small_cnn").get_weights()
-        for p in ("none", "flip", "flip_rot_zoom")
+        for p in ("none", "flip", "flip_rot_zoom", "heavy", "augmix", "noise", "cutmix")
     ]
     for other in weights[1:]:
         for a, b in zip(weights[0], other, strict=True):

@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from augsweep import report
 
-from .conftest import ROOT, SMALL, run_cli
+from .conftest import CONF_DIR, ROOT, SMALL, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +127,38 @@ def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path
         {"sweep": "KILLED", "augment=none": "KILLED"},
     ), output[-3000:]
     assert (tmp_path / "sweep" / "summary.md").exists()
+
+
+def test_a_sweep_over_every_augment_option_finishes_one_run_each(tmp_path):
+    options = sorted(p.stem for p in (CONF_DIR / "augment").glob("*.yaml"))
+    result, _, parent, children = sweep(
+        tmp_path, "augment=glob(*)", "trainer.epochs=1", "dataset.train_samples=30"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert parent.info.status == "FINISHED"
+    assert sorted(r.info.run_name for r in children) == [f"augment={o}" for o in options]
+    for run in children:
+        option = run.info.run_name.split("=")[1]
+        assert run.info.status == "FINISHED", run.info.run_name
+        assert run.data.tags["augment"] == ("none" if option == "compose" else option)
+
+
+def test_compositions_and_backends_sweep_with_readable_names(tmp_path):
+    result, client, _, children = sweep(
+        tmp_path,
+        "augment=compose",
+        "augment.use=[flip,rotation],[flip,mixup]",
+        "augment.backend=keras,albumentations",
+        "trainer.epochs=1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = sorted((r.info.run_name, r.data.tags["augment"], r.info.status) for r in children)
+    assert names == [
+        (f"augment={policy},augment.backend={backend}", policy, "FINISHED")
+        for policy in ("flip+mixup", "flip+rotation")
+        for backend in ("albumentations", "keras")
+    ]
+    for run in children:
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert "augment_preview.png" in artifacts
+        assert run.data.tags["augment_backend"] == run.info.run_name.split("=")[-1]

@@ -55,7 +55,9 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     }
     assert "sweep_id" not in tags and len(tags["data_fingerprint"]) == 16
     assert params["trainer.epochs"] == "3" and params["seed"] == "7"
-    assert params["augment.layers.1._target_"] == "keras.layers.RandomRotation"
+    assert params["augment.techniques.keras.rotation._target_"] == "keras.layers.RandomRotation"
+    assert params["augment.use.1"] == "rotation" and params["augment.rotation"] == "0.1"
+    assert not any(key.startswith("augment.techniques.keras.mixup") for key in params)
     assert params["tracking.uri"].startswith("sqlite:////")  # made absolute
 
     for key in EPOCH_METRICS:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -127,22 +127,69 @@ class MobileNetV2Config:
 
 @dataclass
 class AugmentConfig:
-    """An augmentation policy: a named list of Keras layer specs.
+    """An augmentation policy: a named list of layer specs.
+
+    The specs are the catalogue entries named in ``use`` (``conf/techniques/<backend>.yaml``,
+    merged into ``techniques``), then the specs of ``layers``. The empty policy is "no
+    augmentation". Spec ``i`` gets ``seed = run seed + i`` unless it sets its own.
 
     Attributes:
-        name: Display name, used for the ``augment`` tag and in reports.
-        layers: Layer specs (``_target_`` plus arguments), applied in order. The empty
-            list is "no augmentation". Each layer gets ``seed = run seed + its index``.
-        flip_mode: ``mode`` of RandomFlip.
-        rotation: ``factor`` of RandomRotation (fraction of a full turn).
-        zoom: ``height_factor`` of RandomZoom (fraction of the side).
+        name: Display name, used for the ``augment`` tag, run names and reports.
+        use: Technique names from the catalogue, applied in order (label-mixing ones,
+            ``mixup`` and ``cutmix``, always run last, on batches).
+        layers: Extra Keras layer specs (``_target_`` plus arguments), after ``use``.
+        placement: ``model``: the per-image layers are the model's first block (on the
+            accelerator, off at inference, saved with the model). ``dataset``: they are
+            mapped over the training ``tf.data`` pipeline on the CPU.
+        backend: ``keras`` or ``albumentations`` (always in the ``tf.data`` pipeline).
+        techniques: The catalogue, one mapping per backend: technique name -> spec.
+        flip_mode: ``flip``: horizontal, vertical or horizontal_and_vertical.
+        rotation: ``rotation``: largest angle, as a fraction of a full turn (0.1 = 36 deg).
+        zoom: ``zoom``: largest zoom in or out, as a fraction of the side.
+        crop: ``crop``: padding on each side as a fraction of the side; a random crop of
+            the padded image goes back to the input size.
+        translation: ``translation``: largest shift, as a fraction of the side.
+        brightness: ``brightness`` and ``color_jitter``: largest brightness change, as a
+            fraction of the 0-255 range.
+        contrast: ``contrast`` and ``color_jitter``: contrast factor in [1 - c, 1 + c].
+        saturation: ``color_jitter``: saturation factor in [1 - s, 1 + s].
+        hue: ``color_jitter``: largest hue rotation, as a fraction of the hue circle.
+        grayscale: ``grayscale``: probability of turning an image gray.
+        noise: ``noise``: standard deviation of the Gaussian noise, as a fraction of the
+            0-255 range (0.05 is about 13 levels).
+        blur: ``blur``: largest Gaussian sigma in pixels (3x3 kernel), at most 1.
+        erasing: ``erasing``: largest erased area, as a fraction of the image.
+        randaugment: ``randaugment``: magnitude of each operation, 0-1.
+        randaugment_ops: ``randaugment``: operations per image.
+        augmix: ``augmix``: severity of the operations, 0-1.
+        mixup: ``mixup``: alpha of the Beta(alpha, alpha) mixing weights.
+        cutmix: ``cutmix``: CutMix factor, 0-1 (larger: more varied patch sizes).
     """
 
     name: str = MISSING
+    use: list[str] = field(default_factory=list)
     layers: list[Any] = field(default_factory=list)
+    placement: str = "model"
+    backend: str = "keras"
+    techniques: dict[str, Any] = field(default_factory=dict)
     flip_mode: str = "horizontal"
     rotation: float = 0.1
     zoom: float = 0.1
+    crop: float = 0.125
+    translation: float = 0.1
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    hue: float = 0.05
+    grayscale: float = 0.2
+    noise: float = 0.05
+    blur: float = 1.0
+    erasing: float = 0.33
+    randaugment: float = 0.5
+    randaugment_ops: int = 2
+    augmix: float = 0.3
+    mixup: float = 0.2
+    cutmix: float = 1.0
 
 
 @dataclass
@@ -215,4 +262,13 @@ def register_configs() -> None:
     cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
 
 
+def policy_name(use) -> str:
+    """The display name of a composition: ``flip+rotation+erasing``, or ``none`` if empty.
+
+    Registered as the resolver ``${augsweep.policy_name:${augment.use}}``.
+    """
+    return "+".join(str(name) for name in use) or "none"
+
+
 register_configs()
+OmegaConf.register_new_resolver("augsweep.policy_name", policy_name, replace=True)

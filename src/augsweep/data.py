@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,11 +409,15 @@ def batches(
     *,
     shuffle_seed: int | None = None,
     cache: bool | str = True,
+    augment_example: Callable | None = None,
+    augment_batch: Callable | None = None,
 ) -> tf.data.Dataset:
     """Batch examples for Keras: one-hot float labels, optional seeded shuffle, prefetch.
 
     ``cache()`` comes before any shuffling or random augmentation, so every epoch sees new
-    random draws.
+    random draws. Augmentation in the input pipeline (training batches only) runs in
+    parallel on the CPU: ``augment_example`` on single examples before batching,
+    ``augment_batch`` on the batches (e.g. MixUp and CutMix, which mix labels too).
 
     Args:
         examples: Unbatched ``(image, label)`` examples.
@@ -422,6 +426,8 @@ def batches(
         shuffle_seed: Shuffle every epoch with this seed; ``None`` keeps the order.
         cache: Cache the decoded examples after the first pass: True in memory, a path
             prefix for a file cache (see :meth:`Splits.cache_for`), False not at all.
+        augment_example: Maps ``(image, one_hot)`` to an augmented pair, or None.
+        augment_batch: Maps ``(images, one_hots)`` to an augmented pair, or None.
 
     Returns:
         Batched ``(images, one_hot_labels)``.
@@ -435,4 +441,9 @@ def batches(
         ds = ds.cache(cache if isinstance(cache, str) else "")
     if shuffle_seed is not None:
         ds = ds.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
+    if augment_example is not None:
+        ds = ds.map(augment_example, num_parallel_calls=AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if augment_batch is not None:
+        ds = ds.map(augment_batch, num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)

@@ -24,5 +24,31 @@ def run_job(cfg: DictConfig) -> float:
     if hydra_cfg.mode == RunMode.MULTIRUN:
         sweep = SweepInfo.read(Path(hydra_cfg.sweep.dir).absolute())
     overrides = list(hydra_cfg.overrides.task)
-    run_name = sweep.run_name(overrides) if sweep else ",".join(overrides) or "defaults"
+    shown = sweep.swept_overrides(overrides) if sweep else overrides
+    run_name = ",".join(readable_overrides(shown, cfg.augment.name)) or "defaults"
     return train(cfg, sweep=sweep, run_name=run_name)["best_val_accuracy"]
+
+
+def readable_overrides(overrides: list[str], augment_name: str) -> list[str]:
+    """Show a composition by its name rather than its list of techniques.
+
+    ``["augment=compose", "augment.use=[flip,rotation]", "seed=1"]`` becomes
+    ``["augment=flip+rotation", "seed=1"]``; overrides without ``augment.use`` are kept.
+
+    Args:
+        overrides: Hydra overrides of the job, ``key=value``.
+        augment_name: The resolved ``augment.name``.
+
+    Returns:
+        The overrides to show in the run name.
+    """
+    keys = [item.split("=", 1)[0].lstrip("+~") for item in overrides]
+    if "augment.use" not in keys:
+        return list(overrides)
+    shown = []
+    for item, key in zip(overrides, keys, strict=True):
+        if key == "augment.use":
+            shown.append(f"augment={augment_name}")
+        elif key != "augment":
+            shown.append(item)
+    return shown

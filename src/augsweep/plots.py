@@ -109,6 +109,7 @@ def image_grid(
     column_titles: Sequence[str] = (),
     title: str = "",
     row_titles: Sequence[str] = (),
+    captions: np.ndarray | None = None,
 ) -> Path:
     """A grid of images, ``rows[i, j]`` in row i, column j (0-255 pixels).
 
@@ -117,26 +118,29 @@ def image_grid(
     Args:
         rows: Array ``(R, C, H, W, channels)``.
         path: Where to write the PNG.
-        column_titles: Optional title for each column.
+        column_titles: Optional title for each column (above the first row).
         title: Figure title.
         row_titles: Optional label of each row (e.g. the image's class), shown left of it.
+        captions: Optional ``(R, C)`` strings under each image, e.g. mixed labels.
 
     Returns:
         ``path``.
     """
     n_rows, n_cols, height, width, channels = rows.shape
     pad = max(1, height // 16)
+    below = max(pad, round(height * 0.3)) if captions is not None else pad
     tiles = np.pad(
-        np.clip(rows, 0, 255), ((0, 0), (0, 0), (0, pad), (0, pad), (0, 0)), constant_values=255
+        np.clip(rows, 0, 255), ((0, 0), (0, 0), (0, below), (0, pad), (0, 0)), constant_values=255
     )
+    tile_h, tile_w = height + below, width + pad
     mosaic = (
         tiles.transpose(0, 2, 1, 3, 4)
-        .reshape(n_rows * (height + pad), n_cols * (width + pad), channels)
+        .reshape(n_rows * tile_h, n_cols * tile_w, channels)
         .astype(np.uint8)
     )
-    scale = 1.3 / max(height, width)
+    scale = 1.4 / max(height, width)
     fig = Figure(
-        figsize=(max(3.0, n_cols * width * scale), n_rows * height * scale + 0.6),
+        figsize=(max(3.0, n_cols * tile_w * scale), n_rows * tile_h * scale + 0.6),
         layout="constrained",
     )
     ax = fig.subplots()
@@ -145,19 +149,19 @@ def image_grid(
     else:
         ax.imshow(mosaic, interpolation="nearest")
     ax.set_xticks(
-        [(j + 0.5) * (width + pad) for j in range(len(column_titles))],
-        list(column_titles),
-        fontsize=8,
+        [(j + 0.5) * tile_w for j in range(len(column_titles))], list(column_titles), fontsize=8
     )
     ax.xaxis.tick_top()
     ax.set_yticks(
-        [(i + 0.5) * (height + pad) for i in range(len(row_titles))],
-        list(row_titles),
-        fontsize=8,
+        [i * tile_h + height / 2 for i in range(len(row_titles))], list(row_titles), fontsize=8
     )
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
+    if captions is not None:
+        for (i, j), caption in np.ndenumerate(np.asarray(captions, dtype=object)):
+            ax.text((j + 0.5) * tile_w, i * tile_h + height + below / 2, str(caption),
+                    ha="center", va="center", fontsize=6)  # fmt: skip
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=100)

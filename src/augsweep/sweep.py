@@ -45,8 +45,12 @@ class SweepInfo:
 
     def run_name(self, job_overrides: list[str]) -> str:
         """The job's overrides of the swept keys, e.g. ``augment=flip,seed=1``."""
+        return ",".join(self.swept_overrides(job_overrides)) or "defaults"
+
+    def swept_overrides(self, job_overrides: list[str]) -> list[str]:
+        """The job's overrides of the swept keys (all of them if none is swept)."""
         swept = [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in self.swept_keys]
-        return ",".join(swept or job_overrides) or "defaults"
+        return swept or list(job_overrides)
 
     def write(self, sweep_dir: Path) -> Path:
         sweep_dir.mkdir(parents=True, exist_ok=True)

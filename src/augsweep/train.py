@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import tempfile
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from augsweep import tracking
 from augsweep.sweep import SweepInfo
@@ -43,7 +44,13 @@ def train(
         experiment_id = sweep.experiment_id
     else:
         experiment_id = tracking.ensure_experiment(client, cfg.tracking.experiment)
-    tags = {"augment": cfg.augment.name, "dataset": cfg.dataset.name, "model": cfg.model.name}
+    tags = {
+        "augment": cfg.augment.name,
+        "augment_placement": cfg.augment.placement,
+        "augment_backend": cfg.augment.backend,
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+    }
     if sweep:
         tags["sweep_id"] = sweep.sweep_id
     with tracking.tracked_run(
@@ -61,34 +68,41 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
     import keras
     import mlflow
 
+    from augsweep.augment import build_policy
     from augsweep.builders import build
 
-    mlflow.log_params(tracking.flatten(cfg))
+    mlflow.log_params(tracking.flatten(logged_params(cfg)))
     keras.utils.clear_session()
     keras.utils.set_random_seed(cfg.seed)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
     _log_data(splits)
-    model = _compiled_model(cfg, splits)
-    history = _fit(model, cfg, splits)
+    policy = build_policy(cfg.augment, cfg.seed)
+    model = _compiled_model(cfg, splits, policy)
+    pipelines = input_pipelines(
+        splits, policy, cfg.trainer.batch_size, cfg.seed, cfg.trainer.eval_batch_size
+    )
+    history = _fit(model, cfg, *pipelines)
     summary = summarize(history)
     mlflow.log_metrics(summary)
     preview_images, preview_labels = _first_examples(splits.train, PREVIEW_IMAGES)
-    _log_artifacts(cfg, history, model, splits.class_names, preview_images, preview_labels)
+    preview = augment_preview(
+        policy, preview_images, keras.utils.to_categorical(preview_labels, splits.num_classes)
+    )
+    _log_artifacts(cfg, history, preview, splits.class_names, policy.mixes_labels)
     if cfg.tracking.log_model:
         tracking.log_keras_model(model, preview_images)
     return summary
 
 
-def _compiled_model(cfg: DictConfig, splits):
-    """The run's model: augmentation block + body, compiled with Adam and cross-entropy."""
+def _compiled_model(cfg: DictConfig, splits, policy):
+    """The run's model: the policy's in-model layers + the body, compiled with Adam."""
     import keras
 
-    from augsweep.augment import build_layers
     from augsweep.models import build_classifier
 
     model = build_classifier(
         cfg.model,
-        build_layers(cfg.augment.layers, cfg.seed),
+        policy.model_layers,
         input_shape=splits.image_shape,
         num_classes=splits.num_classes,
     )
@@ -101,32 +115,51 @@ def _compiled_model(cfg: DictConfig, splits):
     return model
 
 
-def _fit(model, cfg: DictConfig, splits) -> dict[str, list[float]]:
-    """Train; return the per-epoch history, clean-train metrics included.
-
-    Validation and clean-train batches are never augmented: the model's augmentation block
-    is off outside training.
-    """
+def _fit(model, cfg: DictConfig, train, val, clean) -> dict[str, list[float]]:
+    """Train on ``train`` batches; return the per-epoch history, clean-train included."""
     from augsweep.callbacks import CleanEvaluation, EpochLogger
-    from augsweep.data import batches
 
-    trainer = cfg.trainer
+    logger = EpochLogger(tracking.log_epoch)
+    model.fit(
+        train,
+        validation_data=val,
+        epochs=cfg.trainer.epochs,
+        callbacks=[CleanEvaluation(clean), logger],
+        verbose=cfg.trainer.verbose,
+        shuffle=False,  # the training batches are already shuffled, with the run's seed
+    )
+    return logger.history
+
+
+def input_pipelines(splits, policy, batch_size: int, seed: int, eval_batch_size: int = 256):
+    """The run's batches: training (augmented in the pipeline as the policy says),
+    validation and clean-train (never augmented or mixed: hard one-hot labels).
+
+    Args:
+        splits: The run's :class:`augsweep.data.Splits`.
+        policy: The run's :class:`augsweep.augment.Policy`.
+        batch_size: Training examples per batch.
+        seed: Seeds the shuffling of the training examples.
+        eval_batch_size: Examples per validation and clean-train batch.
+
+    Returns:
+        ``(train, val, clean_train)`` batched datasets.
+    """
+    from augsweep.data import batches
 
     def batched(part: str, batch_size: int, **options):
         examples = getattr(splits, part)
         return batches(examples, batch_size, splits.num_classes, cache=splits.cache_for(part),
                        **options)  # fmt: skip
 
-    logger = EpochLogger(tracking.log_epoch)
-    model.fit(
-        batched("train", trainer.batch_size, shuffle_seed=cfg.seed),
-        validation_data=batched("val", trainer.eval_batch_size),
-        epochs=trainer.epochs,
-        callbacks=[CleanEvaluation(batched("clean_train", trainer.eval_batch_size)), logger],
-        verbose=trainer.verbose,
-        shuffle=False,  # the training batches are already shuffled, with the run's seed
+    train = batched(
+        "train",
+        batch_size,
+        shuffle_seed=seed,
+        augment_example=policy.example_stage(),
+        augment_batch=policy.batch_stage(),
     )
-    return logger.history
+    return train, batched("val", eval_batch_size), batched("clean_train", eval_batch_size)
 
 
 def learning_rate(trainer, steps_per_epoch: int):
@@ -138,6 +171,16 @@ def learning_rate(trainer, steps_per_epoch: int):
     return keras.optimizers.schedules.CosineDecay(
         trainer.learning_rate, decay_steps=trainer.epochs * steps_per_epoch
     )
+
+
+def logged_params(cfg: DictConfig) -> DictConfig:
+    """The config as run parameters: of the technique catalogue, only what the run uses."""
+    from augsweep.techniques import used_catalogue
+
+    params = copy.deepcopy(cfg)
+    with open_dict(params):
+        params.augment.techniques = used_catalogue(cfg.augment)
+    return params
 
 
 def _log_data(splits) -> None:
@@ -167,24 +210,26 @@ def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
     }
 
 
-def _log_artifacts(cfg, history, model, class_names, preview_images, preview_labels) -> None:
+def _log_artifacts(cfg, history, preview, class_names, mixed: bool) -> None:
     import mlflow
 
     from augsweep import plots
 
+    images, labels = preview
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         write_history_csv(history, out / "history.csv")
         title = f"{cfg.augment.name} on {cfg.dataset.name} ({plots.class_list(class_names)})"
         plots.run_curves(history, title, out / "curves.png")
-        preview = augment_preview(model.get_layer("augment"), preview_images)
+        where = "albumentations" if cfg.augment.backend != "keras" else cfg.augment.placement
         plots.image_grid(
-            preview,
+            images,
             out / "augment_preview.png",
-            ["original"] + [f"draw {i + 1}" for i in range(PREVIEW_DRAWS)],
-            title=f"augment={cfg.augment.name}",
-            row_titles=[class_names[label] for label in preview_labels],
+            ["original"] + [f"draw {i + 1}" for i in range(images.shape[1] - 1)],
+            title=f"augment={cfg.augment.name} ({where})",
+            row_titles=[class_names[int(np.argmax(label))] for label in labels[:, 0]],
+            captions=label_captions(labels, class_names) if mixed else None,
         )
         mlflow.log_artifacts(tmp)
 
@@ -200,22 +245,53 @@ def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
     return path
 
 
-def _first_examples(examples, count: int) -> tuple[np.ndarray, list[int]]:
-    """The first ``count`` images (stacked) and their labels."""
+def _first_examples(examples, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` images (stacked) and their integer labels."""
     pairs = list(examples.take(count).as_numpy_iterator())
-    return np.stack([image for image, _ in pairs]), [int(label) for _, label in pairs]
+    return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
 
 
-def augment_preview(block, images: np.ndarray, draws: int = PREVIEW_DRAWS) -> np.ndarray:
-    """The same images, original then under ``draws`` draws of the policy.
+def augment_preview(
+    policy, images: np.ndarray, labels: np.ndarray, draws: int = PREVIEW_DRAWS
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same images, original then under ``draws`` training-time draws of the policy.
+
+    Each draw runs the whole policy as training does, wherever it is placed: albumentations
+    and dataset-placed layers, MixUp/CutMix (which mix the images with one another and
+    their labels too) and the model's augmentation block.
 
     Args:
-        block: The model's augmentation block.
+        policy: The run's :class:`augsweep.augment.Policy`.
         images: Array ``(N, H, W, C)`` of 0-255 pixels.
+        labels: Array ``(N, classes)`` of their one-hot labels.
         draws: How many augmented versions of each image.
 
     Returns:
-        Array ``(N, 1 + draws, H, W, C)``.
+        Images ``(N, 1 + draws, H, W, C)`` and their labels ``(N, 1 + draws, classes)``.
     """
-    columns = [images] + [np.asarray(block(images, training=True)) for _ in range(draws)]
-    return np.stack(columns, axis=1)
+    image_columns, label_columns = [np.asarray(images)], [np.asarray(labels, dtype=np.float32)]
+    for _ in range(draws):
+        drawn_images, drawn_labels = policy.draw(images, labels)
+        image_columns.append(drawn_images)
+        label_columns.append(drawn_labels)
+    return np.stack(image_columns, axis=1), np.stack(label_columns, axis=1)
+
+
+def label_captions(labels: np.ndarray, class_names, top: int = 2) -> np.ndarray:
+    """Captions of (mixed) labels: the largest weights, e.g. ``"3: 0.62, 7: 0.38"``.
+
+    Args:
+        labels: Array ``(..., classes)`` of label weights.
+        class_names: Class names, index = class.
+        top: At most this many classes per caption (weights below 0.005 left out).
+
+    Returns:
+        An array of strings of shape ``labels.shape[:-1]``.
+    """
+    flat = labels.reshape(-1, labels.shape[-1])
+    captions = []
+    for weights in flat:
+        order = np.argsort(-weights)[:top]
+        parts = [f"{class_names[i]}: {weights[i]:.2f}" for i in order if weights[i] >= 0.005]
+        captions.append(", ".join(parts))
+    return np.array(captions, dtype=object).reshape(labels.shape[:-1])
