@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,33 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.Comp
         [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout,
     )  # fmt: skip
+
+
+def sigterm_after_first_epoch(args: list[str], uri: str, timeout: float = 120) -> tuple[int, str]:
+    """Run ``python ARGS``, send SIGTERM once a run has logged an epoch, and wait for it.
+
+    Returns:
+        The exit code and the process's output (stdout and stderr).
+    """
+    from mlflow.tracking import MlflowClient
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            if db.exists() and _has_an_epoch(MlflowClient(uri)):
+                break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        process.kill()
+    return process.returncode, output
+
+
+def _has_an_epoch(client) -> bool:
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments) if experiments else []
+    return any(client.get_metric_history(r.info.run_id, "val_accuracy") for r in runs)

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from augsweep import report
 
-from .conftest import CONF_DIR, ROOT, SMALL, run_cli
+from .conftest import CONF_DIR, SMALL, run_cli, sigterm_after_first_epoch
 
 pytestmark = pytest.mark.slow
 
@@ -95,34 +91,12 @@ def test_a_failing_job_does_not_stop_the_others_and_the_sweep_exits_nonzero(tmp_
 
 def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    command = [
-        sys.executable,
-        "train.py",
-        "-m",
-        *SMALL,
-        "trainer.epochs=500",
-        "augment=none,flip",
-        f"tracking.uri={uri}",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    try:
-        client = MlflowClient(uri)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if (tmp_path / "sweep" / "sweep.json").exists():
-                runs = client.search_runs(["1"], filter_string="tags.augment = 'none'")
-                if runs and client.get_metric_history(runs[0].info.run_id, "val_accuracy"):
-                    break
-            time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    runs = client.search_runs(["1"])
+    args = ["train.py", "-m", *SMALL, "trainer.epochs=500", "augment=none,flip",
+            f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    returncode, output = sigterm_after_first_epoch(args, uri)
+    runs = MlflowClient(uri).search_runs(["1"])
     statuses = {r.data.tags.get("augsweep.role", r.info.run_name): r.info.status for r in runs}
-    assert (process.returncode != 0, statuses) == (
+    assert (returncode != 0, statuses) == (
         True,
         {"sweep": "KILLED", "augment=none": "KILLED"},
     ), output[-3000:]

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -19,7 +15,7 @@ from augsweep import tracking
 from augsweep.data import batches, load_digits
 from augsweep.train import train
 
-from .conftest import ROOT, SMALL
+from .conftest import SMALL, sigterm_after_first_epoch
 
 pytestmark = pytest.mark.slow
 
@@ -129,27 +125,10 @@ def test_interrupt_ends_the_run_killed(tracking_uri):
 def test_sigterm_ends_a_running_job_killed(tmp_path):
     # A scheduler stopping a job sends SIGTERM: the run must not be left RUNNING.
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    command = [sys.executable, "train.py", *SMALL, "trainer.epochs=500",
-               f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/run"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)  # fmt: skip
-    try:
-        client = MlflowClient(uri)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            runs = (
-                client.search_runs([e.experiment_id for e in client.search_experiments()])
-                if Path(tmp_path, "mlflow.db").exists()
-                else []
-            )
-            if runs and client.get_metric_history(runs[0].info.run_id, "val_accuracy"):
-                break
-            time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-    finally:
-        process.kill()
+    args = ["train.py", *SMALL, "trainer.epochs=500", f"tracking.uri={uri}",
+            f"hydra.run.dir={tmp_path}/run"]  # fmt: skip
+    returncode, output = sigterm_after_first_epoch(args, uri)
+    client = MlflowClient(uri)
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    assert process.returncode != 0
-    assert run.info.status == "KILLED"
+    assert (returncode != 0, run.info.status) == (True, "KILLED"), output[-3000:]
     assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) < 500
