@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -68,18 +70,19 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.Comp
 def sigterm_after_first_epoch(args: list[str], uri: str, timeout: float = 120) -> tuple[int, str]:
     """Run ``python ARGS``, send SIGTERM once a run has logged an epoch, and wait for it.
 
+    The store is polled read-only with sqlite3: an MLflow client here could race the
+    subprocess while it creates the database's tables.
+
     Returns:
         The exit code and the process's output (stdout and stderr).
     """
-    from mlflow.tracking import MlflowClient
-
     db = Path(uri.removeprefix("sqlite:///"))
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
-            if db.exists() and _has_an_epoch(MlflowClient(uri)):
+            if _epochs_logged(db):
                 break
             time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
@@ -89,7 +92,13 @@ def sigterm_after_first_epoch(args: list[str], uri: str, timeout: float = 120) -
     return process.returncode, output
 
 
-def _has_an_epoch(client) -> bool:
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments) if experiments else []
-    return any(client.get_metric_history(r.info.run_id, "val_accuracy") for r in runs)
+def _epochs_logged(db: Path) -> int:
+    """How many ``val_accuracy`` values the store holds (0 while it is being created)."""
+    if not db.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            query = "SELECT COUNT(*) FROM metrics WHERE key = 'val_accuracy'"
+            return con.execute(query).fetchone()[0]
+    except sqlite3.OperationalError:  # no such table yet, or locked for a moment
+        return 0
