@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml
 ## The default study: three augmentation policies on digits, then the comparison report.
 sweep: $(STAMP)
 	$(PY) train.py -m augment=none,flip,flip_rot_zoom
-	@echo "Browse the runs: make ui  (then open http://127.0.0.1:$(UI_PORT))"
 
 ## One run with the defaults (add Hydra overrides with ARGS="augment=flip trainer.epochs=5").
 run: $(STAMP)
