@@ -43,10 +43,6 @@ class SweepInfo:
     tracking_uri: str
     swept_keys: tuple[str, ...] = ()
 
-    def run_name(self, job_overrides: list[str]) -> str:
-        """The job's overrides of the swept keys, e.g. ``augment=flip,seed=1``."""
-        return ",".join(self.swept_overrides(job_overrides)) or "defaults"
-
     def swept_overrides(self, job_overrides: list[str]) -> list[str]:
         """The job's overrides of the swept keys (all of them if none is swept)."""
         swept = [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in self.swept_keys]
