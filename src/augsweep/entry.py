@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -9,6 +10,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from augsweep.sweep import SweepInfo
+
+log = logging.getLogger(__name__)
 
 
 def run_job(cfg: DictConfig) -> float:
@@ -26,7 +29,14 @@ def run_job(cfg: DictConfig) -> float:
     overrides = list(hydra_cfg.overrides.task)
     shown = sweep.swept_overrides(overrides) if sweep else overrides
     run_name = ",".join(readable_overrides(shown, cfg.augment.name)) or "defaults"
-    return train(cfg, sweep=sweep, run_name=run_name)["best_val_accuracy"]
+    summary = train(cfg, sweep=sweep, run_name=run_name)
+    log.info(
+        "run %s: best val accuracy %.4f (epoch %d), final clean %.4f, val %.4f, gap %.4f%s",
+        run_name, summary["best_val_accuracy"], summary["best_epoch"],
+        summary["final_clean_accuracy"], summary["final_val_accuracy"], summary["final_gap"],
+        "" if sweep else "; browse it with `make ui` (http://127.0.0.1:5000)",
+    )  # fmt: skip
+    return summary["best_val_accuracy"]
 
 
 def readable_overrides(overrides: list[str], augment_name: str) -> list[str]:
