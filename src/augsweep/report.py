@@ -199,11 +199,12 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> list[Path]:
     """End a sweep: close orphaned job runs, build the report, close the parent run."""
     client = tracking.connect(info.tracking_uri)
     runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
-    for run in runs:
-        if run.info.status == "RUNNING":  # its process died without closing it
-            client.set_tag(run.info.run_id, "error", "job ended without closing its run")
-            client.set_terminated(run.info.run_id, "FAILED")
-    runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
+    orphans = [run for run in runs if run.info.status == "RUNNING"]
+    for run in orphans:  # its process died without closing it
+        client.set_tag(run.info.run_id, "error", "job ended without closing its run")
+        client.set_terminated(run.info.run_id, "FAILED")
+    if orphans:
+        runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
     paths: list[Path] = []
     try:
         paths = build_report(load_records(client, runs), sweep_dir, f"sweep {info.sweep_id}")
