@@ -23,6 +23,7 @@ import tensorflow as tf
 from augsweep import preflight
 from augsweep.network import reachable
 from augsweep.paths import resolve_path
+from augsweep.validation import ON_BAD_FILE
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Training images evaluated without augmentation each epoch, unless trainer.clean_eval_samples
@@ -276,8 +277,10 @@ def load_folder(
         preflight.DatasetError: For a missing folder, fewer than two classes, or (with
             ``on_bad_file=fail``) any bad file or empty class folder.
     """
-    if on_bad_file not in ("fail", "skip"):
-        raise ValueError(f"dataset.on_bad_file={on_bad_file!r}: must be one of fail, skip")
+    if on_bad_file not in ON_BAD_FILE:
+        raise ValueError(
+            f"dataset.on_bad_file={on_bad_file!r}: must be one of {', '.join(ON_BAD_FILE)}"
+        )
     if not path:
         raise ValueError("dataset.path is required: the folder with one subfolder per class")
     scan = preflight.scan_folder(resolve_path(path), skip_bad=on_bad_file == "skip")
