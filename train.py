@@ -13,7 +13,7 @@ import augsweep.config  # noqa: F401  (registers the config schemas)
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Run one job; return its best validation accuracy (for sweepers that optimise)."""
-    from augsweep.entry import run_job
+    from augsweep.cli import run_job
 
     return run_job(cfg)
 

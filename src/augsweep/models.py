@@ -1,5 +1,8 @@
 """Classifiers. A model is ``augment block -> body``: the body is built first, from the
-run's seed, so that every policy of a sweep starts from the same initial weights."""
+run's seed, so that every policy of a sweep starts from the same initial weights.
+
+The settings are checked with the config (:mod:`augsweep.config.checks`: sizes, pooling
+depth, ``fine_tune_layers``); here only what needs the data (its number of channels)."""
 
 from __future__ import annotations
 
@@ -9,15 +12,13 @@ from pathlib import Path
 
 import keras
 
-from augsweep.augment import augmentation_block
-from augsweep.builders import build
-from augsweep.network import reachable
+from augsweep.downloads import reachable
+from augsweep.instantiate import build
 
 MOBILENET_V2_WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 )
 MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)  # image sizes with their own ImageNet weights
-MIN_IMAGE_SIZE = 32
 
 
 class WeightsUnavailable(RuntimeError):
@@ -90,16 +91,13 @@ def mobilenet_v2(
         The uncompiled body, mapping 0-255 images to class probabilities.
 
     Raises:
-        ValueError: For images smaller than 32 px, or a bad ``fine_tune_layers``.
+        ValueError: For images with other than 1 or 3 channels.
         WeightsUnavailable: If ImageNet weights are needed, not cached and not
             downloadable.
     """
     height, width, channels = input_shape
-    if min(height, width) < MIN_IMAGE_SIZE or channels not in (1, 3):
-        raise ValueError(
-            f"model={name} needs images of at least {MIN_IMAGE_SIZE}x{MIN_IMAGE_SIZE} px with "
-            f"1 or 3 channels, got {height}x{width}x{channels}: raise dataset.image_size"
-        )
+    if channels not in (1, 3):
+        raise ValueError(f"model={name} needs images with 1 or 3 channels, got {channels}")
     base = keras.applications.MobileNetV2(
         input_shape=(height, width, 3),
         include_top=False,
@@ -120,11 +118,6 @@ def mobilenet_v2(
 
 def _unfreeze_top(base: keras.Model, layers: int) -> None:
     """Freeze ``base`` but for its top ``layers`` layers."""
-    if not 0 <= layers <= len(base.layers):
-        raise ValueError(
-            f"model.fine_tune_layers={layers}: must be in 0..{len(base.layers)} "
-            f"(the layers of {base.name})"
-        )
     base.trainable = layers > 0
     for layer in base.layers[: len(base.layers) - layers]:
         layer.trainable = False
@@ -138,8 +131,6 @@ def _mobilenet_v2_weights(weights: str | None, height: int, width: int) -> str |
     """
     if weights is None:
         return None
-    if weights != "imagenet":
-        raise ValueError(f"model.weights={weights!r}: must be imagenet or null")
     rows = height if height == width and height in MOBILENET_V2_SIZES else 224
     file_name = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5"
     cache_dir = keras_cache_dir()
@@ -168,16 +159,20 @@ def keras_cache_dir() -> Path:
 
 def build_classifier(
     model_cfg,
-    augment_layers: Sequence[keras.layers.Layer],
+    augment_block: keras.layers.Layer,
     *,
     input_shape: tuple[int, int, int],
     num_classes: int,
 ) -> keras.Model:
     """The model of a run: the augmentation block, then the body from ``model_cfg``.
 
+    The body is built first, so its initial weights depend on the seed alone, not on the
+    policy.
+
     Args:
         model_cfg: A ``model`` config node with a ``_target_``.
-        augment_layers: Augmentation layers; active only in training.
+        augment_block: The policy's in-model augmentation (``Policy.model_block()``),
+            active only in training.
         input_shape: ``(H, W, C)`` of the images.
         num_classes: Number of output classes.
 
@@ -186,5 +181,5 @@ def build_classifier(
     """
     body = build(model_cfg, input_shape=tuple(input_shape), num_classes=num_classes)
     inputs = keras.Input(shape=input_shape, name="image")
-    outputs = body(augmentation_block(augment_layers)(inputs))
+    outputs = body(augment_block(inputs))
     return keras.Model(inputs, outputs, name="classifier")

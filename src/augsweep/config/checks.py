@@ -1,18 +1,23 @@
-"""Checks of a composed config that types alone cannot express.
+"""Every check of a composed config that types alone cannot express: the single source of truth.
 
 They run before TensorFlow is imported and before any MLflow run is created, and each error
-names the bad value and what is allowed.
+names the bad value, what is allowed and the way out. Everything knowable from the config is
+checked here, including bounds that follow from a dataset's known size (digits) and
+combinations that cannot work (pooling blocks that shrink the image below 1 pixel); loaders
+and model builders check only what needs the data itself (a folder's contents).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from augsweep.augment.catalogue import BACKENDS, PLACEMENTS, catalogue
+from augsweep.config.schema import DigitsConfig, MobileNetV2Config, SmallCNNConfig
 from augsweep.paths import resolve_path
-from augsweep.techniques import BACKENDS, PLACEMENTS, catalogue
 
 ON_BAD_FILE = ("fail", "skip")
 WEIGHTS = ("imagenet", None)
@@ -38,10 +43,17 @@ MAGNITUDES = {
     "cutmix": (0.0, 1.0, False),
 }
 ALBUMENTATIONS_HINT = 'pip install -e ".[albumentations]"'
+# scikit-learn's digits: its size is known, so train_samples and val_fraction are checked here.
+DIGITS_IMAGES = 1797
+DIGITS_CLASSES = 10
+# MobileNetV2 (include_top=False) has this many layers at any input size (Keras 3.15); a test
+# checks it against keras.applications.
+MOBILENET_V2_LAYERS = 154
+MOBILENET_V2_MIN_SIZE = 32
 
 
 class ConfigError(ValueError):
-    """A config value is out of its allowed range."""
+    """A config value is out of its allowed range, or values that cannot work together."""
 
 
 def validate(cfg: DictConfig) -> None:
@@ -53,13 +65,19 @@ def validate(cfg: DictConfig) -> None:
     problems = [
         *_check_trainer(cfg.trainer),
         *_check_dataset(cfg.dataset),
-        *_check_model(cfg.model),
+        *_check_model(cfg.model, cfg.dataset),
         *_check_augment(cfg.augment),
     ]
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: must be >= 0")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def is_option(node: DictConfig, schema: type) -> bool:
+    """Whether a group's node was composed from ``schema`` (or a subclass of it)."""
+    node_type = OmegaConf.get_type(node)
+    return isinstance(node_type, type) and issubclass(node_type, schema)
 
 
 def _check_trainer(trainer) -> list[str]:
@@ -92,8 +110,8 @@ def _check_dataset(dataset) -> list[str]:
         problems.append(f"dataset.image_size={dataset.image_size}: must be >= 8")
     if "margin" in dataset and not 0 <= dataset.margin < 0.5:
         problems.append(f"dataset.margin={dataset.margin}: must be in [0, 0.5)")
-    if "train_samples" in dataset and (dataset.train_samples == 0 or dataset.train_samples < -1):
-        problems.append(f"dataset.train_samples={dataset.train_samples}: must be -1 (all) or >= 1")
+    if is_option(dataset, DigitsConfig) and not problems:
+        problems += _check_digits(dataset)
     if "val_percent" in dataset and not 1 <= dataset.val_percent <= 99:
         problems.append(f"dataset.val_percent={dataset.val_percent}: must be in 1..99")
     if "on_bad_file" in dataset and dataset.on_bad_file not in ON_BAD_FILE:
@@ -112,25 +130,103 @@ def _check_dataset(dataset) -> list[str]:
     return problems
 
 
+def digits_split_sizes(val_fraction: float) -> tuple[int, int]:
+    """``(validation images, images left for training)`` of digits at ``val_fraction``.
+
+    The loader holds out ``ceil(val_fraction * 1797)`` images, as scikit-learn's
+    ``train_test_split`` counts them.
+    """
+    held_out = math.ceil(val_fraction * DIGITS_IMAGES)
+    return held_out, DIGITS_IMAGES - held_out
+
+
+def _check_digits(dataset) -> list[str]:
+    """``train_samples`` and ``val_fraction`` against digits' 1,797 images and 10 classes.
+
+    Both stratified splits need at least one image per class on each side.
+    """
+    held_out, rest = digits_split_sizes(dataset.val_fraction)
+    if not DIGITS_CLASSES <= held_out <= DIGITS_IMAGES - DIGITS_CLASSES:
+        low = math.ceil(DIGITS_CLASSES / DIGITS_IMAGES * 1000) / 1000
+        return [
+            f"dataset.val_fraction={dataset.val_fraction}: holds out {held_out} of digits' "
+            f"{DIGITS_IMAGES} images; both splits need at least {DIGITS_CLASSES} (one per "
+            f"class): use a val_fraction in [{low}, 0.99]"
+        ]
+    samples = dataset.train_samples
+    largest = rest - DIGITS_CLASSES
+    if samples in (-1, rest) or DIGITS_CLASSES <= samples <= largest:
+        return []
+    allowed = f"-1 (all {rest})"
+    if largest >= DIGITS_CLASSES:
+        allowed += f" or in {DIGITS_CLASSES}..{largest}"
+    return [
+        f"dataset.train_samples={samples}: must be {allowed}: digits has {DIGITS_IMAGES} "
+        f"images and dataset.val_fraction={dataset.val_fraction} holds out {held_out} of them"
+        + ("; lower dataset.val_fraction to train on more" if samples > rest else "")
+    ]
+
+
 def _check_folder(dataset) -> list[str]:
     if OmegaConf.is_missing(dataset, "path"):
         return ["dataset.path is required: dataset.path=DIR, a folder with one subfolder per class"]
     path = resolve_path(dataset.path)
+    if path.is_file():
+        return [
+            f"dataset.path={dataset.path}: is a file ({path}); give the folder that holds one "
+            "subfolder of images per class"
+        ]
     if not path.is_dir():
         return [f"dataset.path={dataset.path}: no such directory ({path})"]
     return []
 
 
-def _check_model(model) -> list[str]:
+def _check_model(model, dataset) -> list[str]:
     problems = []
     if "dropout" in model and not 0 <= model.dropout < 1:
         problems.append(f"model.dropout={model.dropout}: must be in [0, 1)")
-    if "weights" in model and model.weights not in WEIGHTS:
-        problems.append(f"model.weights={model.weights}: must be imagenet or null")
-    if "fine_tune_layers" in model and model.fine_tune_layers < 0:
-        problems.append(f"model.fine_tune_layers={model.fine_tune_layers}: must be >= 0")
     if "dense_units" in model and model.dense_units < 1:
         problems.append(f"model.dense_units={model.dense_units}: must be >= 1")
+    if is_option(model, SmallCNNConfig):
+        problems += _check_small_cnn(model, dataset.image_size)
+    if is_option(model, MobileNetV2Config):
+        problems += _check_mobilenet_v2(model, dataset.image_size)
+    return problems
+
+
+def _check_small_cnn(model, image_size: int) -> list[str]:
+    """Each Conv2D + 2x2 MaxPooling block halves the image: it must stay >= 1 pixel."""
+    filters = list(model.filters)
+    problems = [
+        f"model.filters={filters}: every entry must be >= 1 (got {width})"
+        for width in filters
+        if width < 1
+    ]
+    blocks = len(filters)
+    if image_size >> blocks < 1:
+        most = image_size.bit_length() - 1  # blocks that keep image_size >= 1 px
+        problems.append(
+            f"dataset.image_size={image_size} with model.filters={filters}: each of the "
+            f"{blocks} pooling blocks halves the image, which ends below 1 pixel; use "
+            f"dataset.image_size >= {2**blocks}, or at most {most} entries in model.filters"
+        )
+    return problems
+
+
+def _check_mobilenet_v2(model, image_size: int) -> list[str]:
+    problems = []
+    if model.weights not in WEIGHTS:
+        problems.append(f"model.weights={model.weights}: must be imagenet or null")
+    if not 0 <= model.fine_tune_layers <= MOBILENET_V2_LAYERS:
+        problems.append(
+            f"model.fine_tune_layers={model.fine_tune_layers}: must be in "
+            f"0..{MOBILENET_V2_LAYERS} (the layers of MobileNetV2)"
+        )
+    if image_size < MOBILENET_V2_MIN_SIZE:
+        problems.append(
+            f"dataset.image_size={image_size}: model=mobilenet_v2 needs images of at least "
+            f"{MOBILENET_V2_MIN_SIZE} px; use dataset.image_size >= {MOBILENET_V2_MIN_SIZE}"
+        )
     return problems
 
 

@@ -1,27 +1,28 @@
-"""Everything MLflow: the store, experiments, run lifecycle, metrics, artifacts, models.
+"""The MLflow store: its URI, experiments, and the run lifecycle.
 
-Runs always end FINISHED, FAILED or KILLED (see :func:`tracked_run`), never RUNNING.
+Runs always end FINISHED, FAILED or KILLED (see :func:`tracked_run`), never RUNNING. What a
+run logs while it lives is :mod:`augsweep.tracking.artifacts`.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
 
 from augsweep.paths import launch_dir
+from augsweep.tracking.tags import Tag
 
 SQLITE_PREFIX = "sqlite:///"
-PARENT_TAG = "mlflow.parentRunId"
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def resolve_uri(uri: str, base_dir: Path | None = None) -> str:
@@ -85,20 +86,6 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     return experiment.experiment_id
 
 
-def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, Any]:
-    """Flatten a resolved config to dotted keys (lists use their indices)."""
-    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-    flat: dict[str, Any] = {}
-    items = node.items() if isinstance(node, Mapping) else enumerate(node)
-    for key, value in items:
-        dotted = f"{prefix}{key}"
-        if isinstance(value, (Mapping, list, tuple)) and value:
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
-
-
 def first_line(error: BaseException) -> str:
     """``"Type: first line of the message"``, short enough for a tag.
 
@@ -108,7 +95,7 @@ def first_line(error: BaseException) -> str:
 
     while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__
-    lines = str(error).strip().splitlines()
+    lines = ANSI_ESCAPE.sub("", str(error)).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text[:500]
 
@@ -139,7 +126,7 @@ def tracked_run(
     """
     all_tags = dict(tags)
     if parent_run_id:
-        all_tags[PARENT_TAG] = parent_run_id
+        all_tags[Tag.PARENT] = parent_run_id
     created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     # An explicit run_id keeps a stray MLFLOW_RUN_ID in the environment from taking over.
     run = mlflow.start_run(run_id=created.info.run_id)
@@ -159,7 +146,7 @@ def tracked_run(
 def _end_run(status: int, error: str | None = None) -> None:
     """End the active run with ``status``, tagging the error if there is one."""
     if error:
-        mlflow.set_tag("error", error)
+        mlflow.set_tag(Tag.ERROR, error)
     mlflow.end_run(RunStatus.to_string(status))
 
 
@@ -186,41 +173,3 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-
-
-def log_epoch(metrics: Mapping[str, float], epoch: int) -> None:
-    """Log one epoch's metrics in a single call, ``step`` = the 0-based epoch.
-
-    Synchronous on purpose: one batch write costs ~10 ms on SQLite, while MLflow's async
-    logging costs a second at the end of every run (its queue shuts down when the run ends).
-    """
-    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=epoch)
-
-
-def log_keras_model(model, sample_images, name: str = "model") -> str:
-    """Log a Keras model with MLflow's Keras flavor; return its ``model_uri``.
-
-    Requirements are given explicitly: inferring them would load the model again in a
-    subprocess, which costs seconds per run.
-
-    Args:
-        model: The trained Keras model.
-        sample_images: A few input images; the signature is inferred from them.
-        name: The logged model's name.
-    """
-    import keras
-    import mlflow.keras
-    import numpy as np
-    import tensorflow as tf
-    from mlflow.models import infer_signature
-
-    # A direct call, not predict(): predict traces a function of its own (~0.3 s) for 8 images.
-    outputs = np.asarray(model(sample_images, training=False))
-    signature = infer_signature(sample_images, outputs)
-    info = mlflow.keras.log_model(
-        model,
-        name=name,
-        signature=signature,
-        pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
-    )
-    return info.model_uri

@@ -1,10 +1,11 @@
-"""The sweep comparison report, built from what MLflow holds (never from memory).
+"""The sweep comparison report, built from what MLflow holds (never from memory); it reads
+runs and never changes one.
 
 Writes ``comparison_accuracy.png``, ``comparison_loss.png``, ``summary.csv`` and
 ``summary.md``. Rebuild a report at any time::
 
-    python -m augsweep.report --sweep-id 20261125-101500-a1b2c3
-    python -m augsweep.report --experiment augsweep     # its latest sweep
+    python -m augsweep.tracking.report --sweep-id 20261125-101500-a1b2c3
+    python -m augsweep.tracking.report --experiment augsweep     # its latest sweep
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from augsweep import plots, tracking
-from augsweep.sweep import ROLE_TAG, SweepInfo
+from augsweep import plots
+from augsweep.tracking import store
+from augsweep.tracking.tags import Tag
 
 CURVE_KEYS = ("clean_accuracy", "val_accuracy", "clean_loss", "val_loss")
 COLUMNS = (
@@ -47,14 +49,14 @@ class RunRecord:
         best_epoch = data.metrics.get("best_epoch")
         return {
             "run_name": info.run_name,
-            "augment": data.tags.get("augment", ""),
+            "augment": data.tags.get(Tag.AUGMENT, ""),
             "seed": data.params.get("seed", ""),
             "status": info.status,
             **{key: data.metrics.get(key) for key in COLUMNS[4:9]},
             "best_epoch": int(best_epoch) if best_epoch is not None else None,
             "epochs": len(self.history.get("val_accuracy", [])),
             "duration_s": round(duration, 1) if duration is not None else None,
-            "error": data.tags.get("error", ""),
+            "error": data.tags.get(Tag.ERROR, ""),
             "run_id": info.run_id,
         }
 
@@ -63,11 +65,11 @@ def sweep_runs(client: MlflowClient, sweep_id: str, experiment_ids: Sequence[str
     """The job runs of a sweep (not its parent), oldest first."""
     runs = client.search_runs(
         list(experiment_ids),
-        filter_string=f"tags.sweep_id = '{sweep_id}'",
+        filter_string=f"tags.{Tag.SWEEP_ID} = '{sweep_id}'",
         order_by=["attributes.start_time ASC"],
         max_results=5000,
     )
-    return [run for run in runs if run.data.tags.get(ROLE_TAG) != "sweep"]
+    return [run for run in runs if run.data.tags.get(Tag.ROLE) != "sweep"]
 
 
 def load_records(client: MlflowClient, runs: Sequence[Run]) -> list[RunRecord]:
@@ -162,7 +164,7 @@ def _write_markdown(rows, records, path: Path, title: str) -> Path:
     ]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row[key]) for key in shown) + " |")
-    fingerprints = {r.run.data.tags.get("data_fingerprint") for r in records} - {None}
+    fingerprints = {r.run.data.tags.get(Tag.DATA_FINGERPRINT) for r in records} - {None}
     if len(fingerprints) > 1:
         lines += [
             "",
@@ -179,9 +181,9 @@ def _data_lines(records) -> list[str]:
     seen = {}
     for record in records:
         tags = record.run.data.tags
-        classes = [name for name in tags.get("classes", "").split(",") if name]
+        classes = [name for name in tags.get(Tag.CLASSES, "").split(",") if name]
         if classes:
-            seen.setdefault((tags.get("dataset", ""), tuple(classes)), None)
+            seen.setdefault((tags.get(Tag.DATASET, ""), tuple(classes)), None)
     return [f"Data: {dataset}, {plots.class_list(classes)}." for dataset, classes in seen] + (
         [""] if seen else []
     )
@@ -195,55 +197,22 @@ def _cell(value) -> str:
     return str(value).replace("|", "/")
 
 
-def finish_sweep(info: SweepInfo, sweep_dir: Path) -> list[Path]:
-    """End a sweep: close orphaned job runs, build the report, close the parent run."""
-    client = tracking.connect(info.tracking_uri)
-    runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
-    orphans = [run for run in runs if run.info.status == "RUNNING"]
-    for run in orphans:  # its process died without closing it
-        client.set_tag(run.info.run_id, "error", "job ended without closing its run")
-        client.set_terminated(run.info.run_id, "FAILED")
-    if orphans:
-        runs = sweep_runs(client, info.sweep_id, [info.experiment_id])
-    paths: list[Path] = []
-    try:
-        paths = build_report(load_records(client, runs), sweep_dir, f"sweep {info.sweep_id}")
-        for path in paths:
-            client.log_artifact(info.parent_run_id, str(path))
-    finally:
-        client.set_terminated(info.parent_run_id, _sweep_status(runs))
-    print(
-        f"\nSweep {info.sweep_id}: {len(runs)} runs "
-        f"({', '.join(f'{r.info.run_name}: {r.info.status}' for r in runs)})"
-    )
-    if paths:
-        print(f"Report: {sweep_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
-    print("MLflow UI: make ui, then open http://127.0.0.1:5000")
-    return paths
-
-
-def _sweep_status(runs: Sequence[Run]) -> str:
-    statuses = {run.info.status for run in runs}
-    for status in (RunStatus.KILLED, RunStatus.FAILED):
-        if RunStatus.to_string(status) in statuses:
-            return RunStatus.to_string(status)
-    return "FINISHED" if runs else "FAILED"
-
-
 def latest_sweep_id(client: MlflowClient, experiment_id: str) -> str:
     """The ``sweep_id`` of the newest sweep parent run in an experiment."""
     parents = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'sweep'",
+        [experiment_id], filter_string=f"tags.`{Tag.ROLE}` = 'sweep'",
         order_by=["attributes.start_time DESC"], max_results=1,
     )  # fmt: skip
     if not parents:
         raise SystemExit(f"experiment {experiment_id} has no sweep runs")
-    return parents[0].data.tags["sweep_id"]
+    return parents[0].data.tags[Tag.SWEEP_ID]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m augsweep.report``: rebuild a sweep's report from MLflow alone."""
-    parser = argparse.ArgumentParser(prog="python -m augsweep.report", description=main.__doc__)
+    """``python -m augsweep.tracking.report``: rebuild a sweep's report from MLflow alone."""
+    parser = argparse.ArgumentParser(
+        prog="python -m augsweep.tracking.report", description=main.__doc__
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--sweep-id", help="the sweep_id tag of the sweep")
     which.add_argument("--experiment", help="experiment name: report its latest sweep")
@@ -255,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output folder (default: reports/SWEEP_ID)")
     args = parser.parse_args(argv)
 
-    client = tracking.connect(tracking.resolve_uri(args.tracking_uri, Path.cwd()))
+    client = store.connect(store.resolve_uri(args.tracking_uri, Path.cwd()))
     if args.experiment:
         experiment = client.get_experiment_by_name(args.experiment)
         if experiment is None:

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from augsweep.builders import build
-from augsweep.techniques import policy_specs
+from augsweep.augment.catalogue import policy_specs
+from augsweep.instantiate import build
 
 if TYPE_CHECKING:
-    from augsweep.albumentations_backend import ImageTransform
+    from augsweep.augment.albumentations import ImageTransform
 
 LABEL_MIXING = (keras.layers.MixUp, keras.layers.CutMix)
 
@@ -104,6 +104,10 @@ class Policy:
         """The layers of the model's augmentation block (empty unless placement=model)."""
         return list(self.image_layers) if self.placement == "model" else []
 
+    def model_block(self) -> keras.Sequential:
+        """The model's augmentation block (:func:`augmentation_block` of ``model_layers``)."""
+        return augmentation_block(self.model_layers)
+
     @property
     def mixes_labels(self) -> bool:
         return bool(self.mix_layers)
@@ -171,7 +175,7 @@ def build_policy(augment_cfg, seed: int) -> Policy:
     if augment_cfg.backend == "keras":
         built = build_layers(specs, seed)
     else:
-        from augsweep.albumentations_backend import require
+        from augsweep.augment.albumentations import require
 
         require()  # the install hint, rather than Hydra's wrapping of the ImportError
         built = [_build_seeded(spec, seed + index) for index, spec in enumerate(specs)]
@@ -180,7 +184,7 @@ def build_policy(augment_cfg, seed: int) -> Policy:
     transforms = [obj for obj in built if not isinstance(obj, keras.layers.Layer)]
     image_transform = None
     if transforms:
-        from augsweep.albumentations_backend import ImageTransform
+        from augsweep.augment.albumentations import ImageTransform
 
         image_transform = ImageTransform(transforms, seed)
     return Policy(

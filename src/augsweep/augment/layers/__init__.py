@@ -2,12 +2,12 @@
 
 Each is seeded, identity when not training, usable in the model and in ``tf.data``, and
 registered with ``keras.saving`` (package ``augsweep``), so a saved model holding one reloads
-once ``augsweep.layers`` is imported.
+once ``augsweep.augment.layers`` is imported.
 """
 
-from augsweep.layers.aug_mix import AugMix
-from augsweep.layers.color_jitter import ColorJitter
-from augsweep.layers.cut_mix import CutMix
-from augsweep.layers.gaussian_noise import RandomGaussianNoise
+from augsweep.augment.layers.aug_mix import AugMix
+from augsweep.augment.layers.color_jitter import ColorJitter
+from augsweep.augment.layers.cut_mix import CutMix
+from augsweep.augment.layers.gaussian_noise import RandomGaussianNoise
 
 __all__ = ["AugMix", "ColorJitter", "CutMix", "RandomGaussianNoise"]

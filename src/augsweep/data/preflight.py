@@ -91,7 +91,7 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
     """Index a class-per-subfolder dataset and decode every image once.
 
     Args:
-        root: The dataset folder (absolute).
+        root: The dataset folder (absolute; checked to exist by the config).
         skip_bad: Keep going without the problems (bad files are skipped, empty classes
             dropped) instead of raising.
 
@@ -99,11 +99,9 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
         The good images per split, their classes, and the lists of what was left out.
 
     Raises:
-        DatasetError: If the folder does not exist or has fewer than two classes, or, unless
+        DatasetError: If the folder has fewer than two classes, or, unless
             ``skip_bad``, listing every problem with its path.
     """
-    if not root.is_dir():
-        raise DatasetError(f"dataset.path={root}: no such directory")
     parts, skipped = _layout(root)
     class_names = _class_names(parts[0])
     images: dict[str, list[tuple[Path, int]]] = {}

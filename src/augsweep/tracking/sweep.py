@@ -1,4 +1,5 @@
-"""Sweeps: a parent MLflow run per Hydra multirun, and its report when the jobs are done.
+"""Sweeps: a parent MLflow run per Hydra multirun, finished (orphaned jobs closed, report
+built, parent closed) when the jobs are done.
 
 :class:`SweepTracker` is a Hydra callback (see ``conf/config.yaml``). In the launching
 process, before any job, it creates the experiment and the sweep's parent run once (no race
@@ -20,8 +21,9 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from augsweep.tracking.tags import Tag
+
 SWEEP_FILE = "sweep.json"
-ROLE_TAG = "augsweep.role"
 
 
 @dataclass(frozen=True)
@@ -87,21 +89,21 @@ class SweepTracker(Callback):
         self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from augsweep import tracking
+        from augsweep.tracking import store
 
-        uri = tracking.resolve_uri(config.tracking.uri)
-        client = tracking.connect(uri)
-        experiment_id = tracking.ensure_experiment(client, config.tracking.experiment)
+        uri = store.resolve_uri(config.tracking.uri)
+        client = store.connect(uri)
+        experiment_id = store.ensure_experiment(client, config.tracking.experiment)
         self.sweep_dir = Path(config.hydra.sweep.dir).absolute()
         sweep_id = new_sweep_id()
         parent = client.create_run(
             experiment_id,
             run_name=f"sweep {sweep_id}",
             tags={
-                "sweep_id": sweep_id,
-                ROLE_TAG: "sweep",
-                "sweep_dir": str(self.sweep_dir),
-                "sweep_overrides": " ".join(config.hydra.overrides.task),
+                Tag.SWEEP_ID: sweep_id,
+                Tag.ROLE: "sweep",
+                Tag.SWEEP_DIR: str(self.sweep_dir),
+                Tag.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
             },
         )
         self.info = SweepInfo(sweep_id, parent.info.run_id, experiment_id, uri, swept_keys(config))
@@ -109,7 +111,7 @@ class SweepTracker(Callback):
         # Report and close the parent run on any exit: a failed job (Hydra then skips
         # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler.
         atexit.register(self.finish)
-        tracking.interrupt_on_sigterm()
+        store.interrupt_on_sigterm()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         self.finish()
@@ -120,6 +122,51 @@ class SweepTracker(Callback):
             return
         info, self.info = self.info, None
         atexit.unregister(self.finish)
-        from augsweep.report import finish_sweep
-
         finish_sweep(info, self.sweep_dir)
+
+
+def finish_sweep(info: SweepInfo, sweep_dir: Path) -> list[Path]:
+    """End a sweep: close orphaned job runs, build the report, close the parent run.
+
+    Args:
+        info: The sweep.
+        sweep_dir: Hydra's sweep directory, where the report is written.
+
+    Returns:
+        The report's files.
+    """
+    from augsweep.tracking import report, store
+
+    client = store.connect(info.tracking_uri)
+    runs = report.sweep_runs(client, info.sweep_id, [info.experiment_id])
+    orphans = [run for run in runs if run.info.status == "RUNNING"]
+    for run in orphans:  # its process died without closing it
+        client.set_tag(run.info.run_id, Tag.ERROR, "job ended without closing its run")
+        client.set_terminated(run.info.run_id, "FAILED")
+    if orphans:
+        runs = report.sweep_runs(client, info.sweep_id, [info.experiment_id])
+    paths: list[Path] = []
+    try:
+        records = report.load_records(client, runs)
+        paths = report.build_report(records, sweep_dir, f"sweep {info.sweep_id}")
+        for path in paths:
+            client.log_artifact(info.parent_run_id, str(path))
+    finally:
+        client.set_terminated(info.parent_run_id, sweep_status(runs))
+    print(
+        f"\nSweep {info.sweep_id}: {len(runs)} runs "
+        f"({', '.join(f'{r.info.run_name}: {r.info.status}' for r in runs)})"
+    )
+    if paths:
+        print(f"Report: {sweep_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
+    print("MLflow UI: make ui, then open http://127.0.0.1:5000")
+    return paths
+
+
+def sweep_status(runs) -> str:
+    """The parent run's status: KILLED or FAILED if any job run is, else FINISHED."""
+    statuses = {run.info.status for run in runs}
+    for status in ("KILLED", "FAILED"):
+        if status in statuses:
+            return status
+    return "FINISHED" if runs else "FAILED"

@@ -4,8 +4,11 @@ Every config group option in ``conf/`` is validated against one of these datacla
 typo (``trainer.epoch=3``) or a wrong type (``trainer.epochs=abc``) fails when Hydra composes
 the config, before TensorFlow is imported and before any MLflow run exists.
 
-Group options that are built into objects carry a ``_target_`` and are built through
-:func:`augsweep.builders.build`, the single place that calls ``hydra.utils.instantiate``.
+Each group has a typed base (:class:`DatasetConfig`, :class:`ModelConfig`), so the root
+config is typed too: ``dataset.image_size`` exists whatever the dataset, and an option that
+forgets a field of its base fails to compose. Group options that are built into objects carry
+a ``_target_`` and are built through :func:`augsweep.instantiate.build`, the single place that
+calls ``hydra.utils.instantiate``. Value ranges are checked by :mod:`augsweep.config.checks`.
 """
 
 from __future__ import annotations
@@ -18,11 +21,38 @@ from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
-class DigitsConfig:
+class DatasetConfig:
+    """What every dataset option has.
+
+    Attributes:
+        _target_: The loader (``augsweep.data.<module>.load_<name>``), returning ``Splits``.
+        name: Display name, used as the ``dataset`` tag.
+        image_size: Side of the square images, in pixels.
+    """
+
+    _target_: str = MISSING
+    name: str = MISSING
+    image_size: int = MISSING
+
+
+@dataclass
+class ModelConfig:
+    """What every model option has.
+
+    Attributes:
+        _target_: The builder (``augsweep.models.<name>``), returning the model's body.
+        name: Display name, used as the ``model`` tag.
+    """
+
+    _target_: str = MISSING
+    name: str = MISSING
+
+
+@dataclass
+class DigitsConfig(DatasetConfig):
     """scikit-learn's embedded 8x8 ``digits``, upsampled to ``image_size``.
 
     Attributes:
-        name: Display name, used as the ``dataset`` tag.
         train_samples: Training images used (stratified); ``-1`` uses all of them.
             The validation images are the same whatever this is.
         val_fraction: Share of the 1,797 images held out for validation.
@@ -32,7 +62,7 @@ class DigitsConfig:
             Rotations and zooms then move the digit instead of cropping it.
     """
 
-    _target_: str = "augsweep.data.load_digits"
+    _target_: str = "augsweep.data.digits.load_digits"
     name: str = "digits"
     train_samples: int = 100
     val_fraction: float = 0.3
@@ -41,12 +71,10 @@ class DigitsConfig:
 
 
 @dataclass
-class TFFlowersConfig:
+class TFFlowersConfig(DatasetConfig):
     """TensorFlow Flowers from TensorFlow Datasets (3,670 photos, 5 classes).
 
     Attributes:
-        name: Display name, used as the ``dataset`` tag.
-        image_size: Side of the square the photos are resized to.
         val_percent: The last ``val_percent`` percent of TFDS's only split are the
             validation images (a fixed slice, the same for every run).
         data_dir: TFDS data folder; null for TFDS's own (``~/tensorflow_datasets``).
@@ -55,7 +83,7 @@ class TFFlowersConfig:
             directory for file caches (reused by later runs on the same data).
     """
 
-    _target_: str = "augsweep.data.load_tf_flowers"
+    _target_: str = "augsweep.data.tfds.load_tf_flowers"
     name: str = "tf_flowers"
     image_size: int = 180
     val_percent: int = 20
@@ -64,13 +92,11 @@ class TFFlowersConfig:
 
 
 @dataclass
-class FolderConfig:
+class FolderConfig(DatasetConfig):
     """A folder of images with one subfolder per class, or ``train/`` + ``val/`` ones.
 
     Attributes:
-        name: Display name, used as the ``dataset`` tag.
         path: The folder (relative to the launch directory, or absolute). Required.
-        image_size: Side of the square the images are resized to.
         val_fraction: Share of each class held out for validation, chosen by the run's
             seed; unused when the folder has ``train/`` and ``val/`` (or ``validation/``).
         on_bad_file: ``fail`` stops before training with one error listing every bad file
@@ -79,7 +105,7 @@ class FolderConfig:
             directory for file caches (reused by later runs on the same data).
     """
 
-    _target_: str = "augsweep.data.load_folder"
+    _target_: str = "augsweep.data.folder.load_folder"
     name: str = "folder"
     path: str = MISSING
     image_size: int = 180
@@ -89,7 +115,7 @@ class FolderConfig:
 
 
 @dataclass
-class SmallCNNConfig:
+class SmallCNNConfig(ModelConfig):
     """A small convolutional network trained from scratch.
 
     Attributes:
@@ -106,7 +132,7 @@ class SmallCNNConfig:
 
 
 @dataclass
-class MobileNetV2Config:
+class MobileNetV2Config(ModelConfig):
     """A frozen MobileNetV2 (ImageNet weights) with a new classifier on top.
 
     Attributes:
@@ -241,8 +267,8 @@ class Config:
     """The root config composed from ``conf/config.yaml``."""
 
     seed: int = 0
-    dataset: Any = MISSING
-    model: Any = MISSING
+    dataset: DatasetConfig = MISSING
+    model: ModelConfig = MISSING
     augment: AugmentConfig = MISSING
     trainer: TrainerConfig = MISSING
     tracking: TrackingConfig = MISSING

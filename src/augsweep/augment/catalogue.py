@@ -1,6 +1,6 @@
 """The technique catalogue: an augment option's names -> the layer specs it stands for.
 
-Pure Python on the composed config (no TensorFlow), so that :mod:`augsweep.validation` can
+Pure Python on the composed config (no TensorFlow), so that :mod:`augsweep.config.checks` can
 check names before anything heavy is imported. The catalogue itself is config:
 ``conf/techniques/<backend>.yaml``, merged into ``augment.techniques.<backend>``.
 """

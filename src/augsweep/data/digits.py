@@ -1,0 +1,84 @@
+"""scikit-learn's embedded ``digits`` (1,797 8x8 images, 10 classes): offline, the default."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from augsweep.data.splits import Splits, clean_subset, fingerprint
+
+
+def load_digits(
+    name: str = "digits",
+    train_samples: int = 100,
+    val_fraction: float = 0.3,
+    image_size: int = 32,
+    margin: float = 0.125,
+    *,
+    seed: int = 0,
+    clean_samples: int | None = -1,
+) -> Splits:
+    """scikit-learn's embedded ``digits`` (1,797 8x8 images, 10 classes), offline.
+
+    The validation set is a stratified ``val_fraction`` of all images, chosen by ``seed``
+    alone: it stays the same whatever ``train_samples`` is. The training images are a
+    stratified subset of the rest. The bounds of ``train_samples`` and ``val_fraction``
+    are checked with the config (:mod:`augsweep.config.checks`).
+
+    Args:
+        name: Unused; the dataset's display name.
+        train_samples: Training images to use, or -1 for all of the non-validation ones.
+        val_fraction: Share of the images held out for validation, in (0, 1).
+        image_size: Side of the square images, in pixels.
+        margin: Share of the side left black on each side of the digit, which is resized
+            (bilinear) into the rest.
+        seed: Seeds the split.
+        clean_samples: Size of ``clean_train``; -1 or None for the whole training set.
+
+    Returns:
+        The run's :class:`Splits`.
+    """
+    from sklearn.datasets import load_digits as sk_load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_load_digits()
+    labels = bunch.target.astype(np.int32)
+    indices = np.arange(len(labels))
+    rest, val_idx = train_test_split(
+        indices, test_size=val_fraction, stratify=labels, random_state=seed
+    )
+    train_idx = rest
+    if train_samples not in (-1, len(rest)):
+        train_idx, _ = train_test_split(
+            rest, train_size=train_samples, stratify=labels[rest], random_state=seed
+        )
+    images = _digits_images(bunch.images, image_size, margin)
+    train = _from_arrays(images[train_idx], labels[train_idx])
+    return Splits(
+        train=train,
+        val=_from_arrays(images[val_idx], labels[val_idx]),
+        clean_train=clean_subset(train, len(train_idx), clean_samples),
+        class_names=[str(d) for d in range(10)],
+        image_shape=images.shape[1:],
+        num_train=len(train_idx),
+        fingerprint=fingerprint(
+            f"sklearn-digits:{train_samples}:{val_fraction}:{image_size}:{margin}",
+            bunch.images,
+            labels,
+        ),
+    )
+
+
+def _digits_images(images: np.ndarray, image_size: int, margin: float) -> np.ndarray:
+    """Scale 0-16 digit intensities to 0-255 pixels, resize, and frame them in black."""
+    pad = round(image_size * margin)
+    inner = image_size - 2 * pad
+    pixels = (images[..., None] * (255.0 / 16.0)).astype(np.float32)
+    if inner != pixels.shape[1]:
+        pixels = tf.image.resize(pixels, (inner, inner), method="bilinear").numpy()
+    pixels = np.pad(pixels, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    return np.clip(pixels, 0.0, 255.0)
+
+
+def _from_arrays(images: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices((images, labels))

@@ -1,0 +1,133 @@
+"""A folder of images, one subfolder per class, checked by :mod:`augsweep.data.preflight`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from augsweep.data import preflight
+from augsweep.data.splits import (
+    PHOTO_CLEAN_SAMPLES,
+    Splits,
+    cache_setting,
+    clean_subset,
+    resize,
+)
+from augsweep.paths import resolve_path
+
+log = logging.getLogger(__name__)
+
+
+def load_folder(
+    name: str = "folder",
+    path: str = "",
+    image_size: int = 180,
+    val_fraction: float = 0.2,
+    on_bad_file: str = "fail",
+    cache: bool | str = True,
+    *,
+    seed: int = 0,
+    clean_samples: int | None = None,
+) -> Splits:
+    """A folder of images, one subfolder per class (``DIR/<class>/*.jpg``).
+
+    If ``DIR`` holds ``train/`` and ``val/`` (or ``validation/``), those are the split;
+    otherwise a stratified ``val_fraction`` of each class, chosen by ``seed``. Before
+    anything else every image is decoded once (see :mod:`augsweep.data.preflight`).
+    Grayscale, RGBA and palette images become RGB. The settings themselves are checked
+    with the config (:mod:`augsweep.config.checks`); here only what needs the files.
+
+    Args:
+        name: The dataset's display name.
+        path: The folder; a relative path is relative to the launch directory.
+        image_size: Side of the square the images are resized to.
+        val_fraction: Share of each class held out for validation (without ``val/``).
+        on_bad_file: ``fail``: one error listing every problem; ``skip``: train on the
+            good images, list the rest in the ``skipped_files.txt`` artifact.
+        cache: True caches decoded images in memory, False not at all, a path in files.
+        seed: Seeds the split and the order of the training images.
+        clean_samples: Size of ``clean_train`` (a fixed, seeded sample of the training
+            images); -1 for all, None for :data:`PHOTO_CLEAN_SAMPLES`.
+
+    Returns:
+        The run's :class:`Splits`.
+
+    Raises:
+        preflight.DatasetError: For fewer than two classes, a split left without images,
+            or (with ``on_bad_file=fail``) any bad file or empty class folder.
+    """
+    scan = preflight.scan_folder(resolve_path(path), skip_bad=on_bad_file == "skip")
+    if scan.skipped:
+        log.warning(
+            "%d files in %s are not used (artifact skipped_files.txt):\n%s",
+            len(scan.skipped), scan.root, preflight.skipped_report(scan).rstrip(),
+        )  # fmt: skip
+    if scan.val is None:
+        train_files, val_files = _stratified_split(scan.train, val_fraction, seed)
+        split_rule = f"val_fraction={val_fraction}"
+    else:
+        train_files, val_files = scan.train, scan.val
+        split_rule = "train/val folders"
+    for part, files in (("training", train_files), ("validation", val_files)):
+        if not files:
+            raise preflight.DatasetError(f"dataset.path={scan.root}: no {part} images")
+    order = np.random.default_rng(seed).permutation(len(train_files))
+    train_files = [train_files[i] for i in order]
+    train = _image_files(train_files, image_size)
+    return Splits(
+        train=train,
+        val=_image_files(val_files, image_size),
+        clean_train=clean_subset(train, len(train_files), clean_samples, PHOTO_CLEAN_SAMPLES),
+        class_names=scan.class_names,
+        image_shape=(image_size, image_size, 3),
+        num_train=len(train_files),
+        fingerprint=_files_fingerprint(scan, f"{image_size}:{split_rule}", scan.all_files),
+        cache=cache_setting(cache),
+        cache_key=_files_fingerprint(scan, f"{image_size}:{seed}", train_files, val_files),
+        artifacts={"skipped_files.txt": preflight.skipped_report(scan)} if scan.skipped else {},
+    )
+
+
+def _stratified_split(
+    files: list[tuple[Path, int]], val_fraction: float, seed: int
+) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """Hold out ``val_fraction`` of each class (at least one image stays for training)."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in sorted({label for _, label in files}):
+        members = [item for item in files if item[1] == label]
+        members = [members[i] for i in rng.permutation(len(members))]
+        held_out = min(round(len(members) * val_fraction), len(members) - 1)
+        val += members[:held_out]
+        train += members[held_out:]
+    return train, val
+
+
+def _image_files(files: list[tuple[Path, int]], image_size: int) -> tf.data.Dataset:
+    """Decode (any format TensorFlow reads, as RGB) and resize in parallel, in order."""
+    paths = tf.constant([str(path) for path, _ in files])
+    labels = tf.constant([label for _, label in files], dtype=tf.int32)
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return resize(image, image_size), label
+
+    return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+
+
+def _files_fingerprint(scan, tag: str, *splits: list[tuple[Path, int]]) -> str:
+    """Hash of ``tag`` and file lists (paths relative to the folder, sizes, labels)."""
+    digest = hashlib.sha256(f"folder:{tag}:{scan.class_names}".encode())
+    for files in splits:
+        for path, label in sorted(files):
+            relative = path.relative_to(scan.root)
+            digest.update(f"{relative}|{path.stat().st_size}|{label}\n".encode())
+        digest.update(b"--\n")
+    return digest.hexdigest()[:16]

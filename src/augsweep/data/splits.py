@@ -1,0 +1,101 @@
+"""The data of one run (:class:`Splits`) and what every loader uses to build one.
+
+Images are float32 in the 0-255 pixel range, shape ``(H, W, C)``; labels are integer class
+indices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from augsweep.paths import resolve_path
+
+# Training images evaluated without augmentation each epoch, unless trainer.clean_eval_samples
+# says otherwise: a fixed subset for photo datasets (every image would cost nearly as much
+# as the training pass on CPU); digits evaluates all of its few training images.
+PHOTO_CLEAN_SAMPLES = 1000
+
+
+@dataclass
+class Splits:
+    """The data of one run.
+
+    Attributes:
+        train: Training examples ``(image, label)``, unbatched, not augmented.
+        val: Validation examples, unbatched; never augmented.
+        clean_train: A fixed subset of ``train`` evaluated without augmentation each epoch.
+        class_names: Class names, index = label.
+        image_shape: ``(H, W, C)`` of every image.
+        num_train: Number of training examples.
+        fingerprint: A short hash of the data source and of how it is split and shaped
+            (not of the seed: runs with other seeds draw from the same data), logged as
+            tag ``data_fingerprint``.
+        cache: How the pipeline caches each split: True in memory, False not at all, or a
+            directory (absolute) for file caches named by ``cache_key``.
+        artifacts: Text files to log with the run, ``{file name: content}`` (e.g. the
+            files a folder dataset skipped).
+        cache_key: Names file caches; it must change whenever the examples of a split do
+            (e.g. with a seeded split). Defaults to ``fingerprint``.
+    """
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    clean_train: tf.data.Dataset
+    class_names: list[str]
+    image_shape: tuple[int, int, int]
+    num_train: int
+    fingerprint: str
+    cache: bool | str = True
+    artifacts: dict[str, str] = field(default_factory=dict)
+    cache_key: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def cache_for(self, part: str) -> bool | str:
+        """The ``cache`` argument of :func:`augsweep.data.pipeline.batches` for one split.
+
+        Args:
+            part: ``train``, ``val`` or ``clean_train``; names the split's cache file when
+                caching to files.
+        """
+        if isinstance(self.cache, str):
+            Path(self.cache).mkdir(parents=True, exist_ok=True)
+            return str(Path(self.cache) / f"{self.cache_key or self.fingerprint}-{part}")
+        return bool(self.cache)
+
+
+def clean_subset(
+    train: tf.data.Dataset, num_train: int, samples: int | None, default: int = -1
+) -> tf.data.Dataset:
+    """The first ``samples`` training examples (``default`` if None; all if -1 or more)."""
+    samples = default if samples is None else samples
+    if samples == -1 or samples >= num_train:
+        return train
+    return train.take(samples)
+
+
+def fingerprint(source: str, *arrays: np.ndarray) -> str:
+    """A 16-hex-digit hash of a description of the data and of its arrays."""
+    digest = hashlib.sha256(source.encode())
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
+    """A square ``image_size`` float32 0-255 image (antialiased, aspect ratio not kept)."""
+    resized = tf.image.resize(image, (image_size, image_size), antialias=True)
+    return tf.clip_by_value(resized, 0.0, 255.0)
+
+
+def cache_setting(cache: bool | str) -> bool | str:
+    """``cache`` (checked by the config) as :attr:`Splits.cache` wants it: a bool, or an
+    absolute directory."""
+    return cache if isinstance(cache, bool) else str(resolve_path(cache))

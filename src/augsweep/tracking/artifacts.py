@@ -1,0 +1,111 @@
+"""What a run logs while it lives: params, per-epoch metrics, its data, files, the model.
+
+Every function logs into the active MLflow run (see :func:`augsweep.tracking.store.tracked_run`).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from omegaconf import DictConfig, OmegaConf
+
+from augsweep import plots
+from augsweep.tracking.tags import Tag
+
+
+def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, Any]:
+    """Flatten a resolved config to dotted keys (lists use their indices)."""
+    node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, Any] = {}
+    items = node.items() if isinstance(node, Mapping) else enumerate(node)
+    for key, value in items:
+        dotted = f"{prefix}{key}"
+        if isinstance(value, (Mapping, list, tuple)) and value:
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def log_params(cfg: DictConfig | Mapping) -> None:
+    """Log a config as the run's params, flattened to dotted keys."""
+    mlflow.log_params(flatten(cfg))
+
+
+def log_epoch(metrics: Mapping[str, float], epoch: int) -> None:
+    """Log one epoch's metrics in a single call, ``step`` = the 0-based epoch.
+
+    Synchronous on purpose: one batch write costs ~10 ms on SQLite, while MLflow's async
+    logging costs a second at the end of every run (its queue shuts down when the run ends).
+    """
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=epoch)
+
+
+def log_data(splits) -> None:
+    """What the run trains on: fingerprint and classes (tags, param, ``classes.txt``), and
+    the files a folder dataset skipped.
+
+    Args:
+        splits: The run's :class:`augsweep.data.splits.Splits`.
+    """
+    mlflow.set_tags(
+        {Tag.DATA_FINGERPRINT: splits.fingerprint, Tag.CLASSES: ",".join(splits.class_names)[:5000]}
+    )
+    mlflow.log_param("dataset.num_classes", splits.num_classes)
+    mlflow.log_text("".join(f"{name}\n" for name in splits.class_names), "classes.txt")
+    for file_name, text in splits.artifacts.items():
+        mlflow.log_text(text, file_name)
+
+
+def write_run_files(
+    cfg: DictConfig, history: Mapping[str, list[float]], class_names, out: Path
+) -> None:
+    """Write ``config.yaml``, ``history.csv`` and ``curves.png`` of a run into ``out``."""
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_history_csv(history, out / "history.csv")
+    title = f"{cfg.augment.name} on {cfg.dataset.name} ({plots.class_list(class_names)})"
+    plots.run_curves(history, title, out / "curves.png")
+
+
+def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
+    """One row per epoch (0-based ``epoch`` column), one column per metric."""
+    keys = sorted(history)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", *keys])
+        for epoch in range(len(history[keys[0]]) if keys else 0):
+            writer.writerow([epoch, *(history[k][epoch] for k in keys)])
+    return path
+
+
+def log_keras_model(model, sample_images, name: str = "model") -> str:
+    """Log a Keras model with MLflow's Keras flavor; return its ``model_uri``.
+
+    Requirements are given explicitly: inferring them would load the model again in a
+    subprocess, which costs seconds per run.
+
+    Args:
+        model: The trained Keras model.
+        sample_images: A few input images; the signature is inferred from them.
+        name: The logged model's name.
+    """
+    import keras
+    import mlflow.keras
+    import numpy as np
+    import tensorflow as tf
+    from mlflow.models import infer_signature
+
+    # A direct call, not predict(): predict traces a function of its own (~0.3 s) for 8 images.
+    outputs = np.asarray(model(sample_images, training=False))
+    signature = infer_signature(sample_images, outputs)
+    info = mlflow.keras.log_model(
+        model,
+        name=name,
+        signature=signature,
+        pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
+    )
+    return info.model_uri
