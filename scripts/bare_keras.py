@@ -7,7 +7,8 @@ import argparse
 
 import keras
 
-from augsweep.data import batches, load_digits
+from augsweep.data.digits import load_digits
+from augsweep.data.pipeline import batches
 from augsweep.models import small_cnn
 
 

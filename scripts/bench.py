@@ -65,8 +65,8 @@ def overhead(epochs: int, train_samples: int, repeats: int) -> dict[str, float]:
 
 
 def pipeline_rate(examples, batch_size: int, num_classes: int, cache: bool) -> list[float]:
-    """Images per second of two passes through :func:`augsweep.data.batches`."""
-    from augsweep.data import batches
+    """Images per second of two passes through :func:`augsweep.data.pipeline.batches`."""
+    from augsweep.data.pipeline import batches
 
     pipeline = batches(examples, batch_size, num_classes, shuffle_seed=0, cache=cache)
     rates = []
@@ -83,15 +83,15 @@ def training_rate(cfg, splits, steps: int) -> float:
     import keras
     import tensorflow as tf
 
-    from augsweep.augment import build_policy
-    from augsweep.data import batches
+    from augsweep.augment.policy import build_policy
+    from augsweep.data.pipeline import batches
     from augsweep.models import build_classifier
 
     keras.utils.clear_session()
     keras.utils.set_random_seed(0)
     model = build_classifier(
         cfg.model,
-        build_policy(cfg.augment, 0).model_layers,
+        build_policy(cfg.augment, 0).model_block(),
         input_shape=splits.image_shape,
         num_classes=splits.num_classes,
     )
@@ -109,7 +109,7 @@ def data_section(data_path: Path, image_size: int, steps: int) -> None:
     from hydra import compose, initialize_config_dir
 
     import augsweep.config  # noqa: F401  (registers the schemas)
-    from augsweep.builders import build
+    from augsweep.instantiate import build
 
     overrides = [
         "experiment=flowers_overfitting", "dataset=folder", f"dataset.path={data_path}",
@@ -180,7 +180,7 @@ def policy_config(option: str, setting: str):
     from hydra import compose, initialize_config_dir
 
     import augsweep.config  # noqa: F401  (registers the schemas)
-    from augsweep.validation import ConfigError, validate
+    from augsweep.config.checks import ConfigError, validate
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[f"augment={option}", *SETTINGS[setting]])
@@ -203,15 +203,15 @@ def training_throughput(
     import keras
     import tensorflow as tf
 
-    from augsweep.augment import build_policy
-    from augsweep.data import batches
+    from augsweep.augment.policy import build_policy
+    from augsweep.data.pipeline import batches
     from augsweep.models import build_classifier
 
     keras.utils.clear_session()
     keras.utils.set_random_seed(0)
     policy = build_policy(cfg.augment, 0)
     model = build_classifier(
-        cfg.model, policy.model_layers, input_shape=images.shape[1:], num_classes=num_classes
+        cfg.model, policy.model_block(), input_shape=images.shape[1:], num_classes=num_classes
     )
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     train = batches(
