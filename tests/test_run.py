@@ -1,4 +1,4 @@
-"""One run end to end, asserting on what MLflow holds."""
+"""One run end to end, asserting on what MLflow holds; and what a run derives from its config."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from augsweep import tracking
-from augsweep.data import batches, load_digits
-from augsweep.train import train
-
-from .conftest import SMALL, sigterm_after_first_epoch
-
-pytestmark = pytest.mark.slow
+from augsweep.config.checks import ConfigError
+from augsweep.data.digits import load_digits
+from augsweep.data.pipeline import batches
+from augsweep.run import learning_rate, logged_params, run_tags, summarize, train
+from augsweep.tracking.sweep import SweepInfo
+from tests.helpers import SMALL, compose_config, sigterm_after_first_epoch
 
 EPOCH_METRICS = (
     "loss",
@@ -37,6 +36,7 @@ def only_run(uri: str):
     return client, run
 
 
+@pytest.mark.slow
 def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking_uri):
     cfg = small_cfg("augment=flip_rot_zoom", "trainer.epochs=3", "seed=7")
     summary = train(cfg)
@@ -77,6 +77,7 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     assert "RandomZoom" in Path(local, "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_cfg, tracking_uri):
     cfg = small_cfg("augment=flip_rot_zoom", "trainer.epochs=2")
     train(cfg)
@@ -99,29 +100,29 @@ def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_c
     assert accuracy == pytest.approx(run.data.metrics["final_val_accuracy"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_run_that_raises_ends_failed_with_the_error(small_cfg, tracking_uri):
-    # Six 2x2 poolings cannot shrink a 16 px image: Keras fails while building the model.
-    cfg = small_cfg("model.filters=[8,8,8,8,8,8]")
-    with pytest.raises(Exception):  # noqa: B017 - Keras's own error type is not ours to fix
+    # The config checks only that a custom layer names a _target_: RandomRotation without
+    # its required factor fails inside the run, when the policy is built.
+    cfg = small_cfg("augment.layers=[{_target_:keras.layers.RandomRotation}]")
+    with pytest.raises(Exception, match="factor"):  # noqa: B017 - Hydra wraps Keras's error
         train(cfg)
-    _, run = only_run(tracking_uri)
+    client, run = only_run(tracking_uri)
     assert run.info.status == "FAILED"
-    assert run.data.tags["error"].split(":")[0] in {"ValueError", "InvalidArgumentError"}
+    assert run.data.tags["error"].startswith("TypeError: ")
+    assert "factor" in run.data.tags["error"]
+    assert not client.get_metric_history(run.info.run_id, "loss")
 
 
-def test_interrupt_ends_the_run_killed(tracking_uri):
-    client = tracking.connect(tracking.resolve_uri(tracking_uri))
-    experiment_id = tracking.ensure_experiment(client, "augsweep")
-    with (
-        pytest.raises(KeyboardInterrupt),
-        tracking.tracked_run(client, experiment_id, "interrupted", {}),
-    ):
-        mlflow.log_metric("loss", 1.0, step=0)
-        raise KeyboardInterrupt
-    _, run = only_run(tracking_uri)
-    assert run.info.status == "KILLED" and run.data.metrics["loss"] == 1.0
+def test_a_refused_config_creates_no_run(small_cfg, tracking_uri):
+    # Six 2x2 poolings cannot shrink a 16 px image: refused before the store is touched.
+    cfg = small_cfg("model.filters=[8,8,8,8,8,8]")
+    with pytest.raises(ConfigError, match=r"dataset.image_size=16 with model.filters="):
+        train(cfg)
+    assert not Path(tracking_uri.removeprefix("sqlite:///")).parent.exists()
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_running_job_killed(tmp_path):
     # A scheduler stopping a job sends SIGTERM: the run must not be left RUNNING.
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -132,3 +133,51 @@ def test_sigterm_ends_a_running_job_killed(tmp_path):
     (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert (returncode != 0, run.info.status) == (True, "KILLED"), output[-3000:]
     assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) < 500
+
+
+def test_logged_params_hold_only_the_techniques_used():
+    cfg = compose_config("augment=compose", "augment.use=[flip,rotation]")
+    params = logged_params(cfg)
+    assert set(params.augment.techniques) == {"keras"}
+    assert set(params.augment.techniques.keras) == {"flip", "rotation"}
+    assert params.augment.techniques.keras.rotation.factor == 0.1
+    assert "mixup" in cfg.augment.techniques.keras  # the run's own config is untouched
+
+
+def test_summary_takes_the_best_epoch_by_validation_and_the_last_for_the_rest():
+    history = {
+        "val_accuracy": [0.5, 0.8, 0.7],
+        "clean_accuracy": [0.6, 0.9, 0.95],
+        "gap": [0.1, 0.1, 0.25],
+    }
+    assert summarize(history) == {
+        "best_val_accuracy": 0.8,
+        "best_epoch": 1.0,
+        "final_val_accuracy": 0.7,
+        "final_clean_accuracy": 0.95,
+        "final_gap": 0.25,
+    }
+
+
+def test_learning_rate_is_constant_or_a_cosine_decay_over_every_step():
+    trainer = compose_config("trainer.lr_schedule=constant", "trainer.learning_rate=0.01").trainer
+    assert learning_rate(trainer, steps_per_epoch=5) == 0.01
+    trainer = compose_config("trainer.learning_rate=0.01", "trainer.epochs=4").trainer
+    schedule = learning_rate(trainer, steps_per_epoch=5)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(10)) == pytest.approx(0.005, rel=1e-4)  # halfway
+    assert float(schedule(20)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_run_tags_name_what_the_run_compares_and_its_sweep():
+    cfg = compose_config("augment=flip", "augment.placement=dataset")
+    tags = run_tags(cfg, None)
+    assert tags == {
+        "augment": "flip",
+        "augment_placement": "dataset",
+        "augment_backend": "keras",
+        "dataset": "digits",
+        "model": "small_cnn",
+    }
+    sweep = SweepInfo("20260101-000000-abcdef", "parent", "1", "sqlite:////x/mlflow.db")
+    assert run_tags(cfg, sweep) == {**tags, "sweep_id": "20260101-000000-abcdef"}

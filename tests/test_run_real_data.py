@@ -7,12 +7,11 @@ import pytest
 import tensorflow_datasets as tfds
 from mlflow.tracking import MlflowClient
 
-from augsweep.data import load_folder
-from augsweep.preflight import DatasetError
-from augsweep.train import train
-
-from .conftest import ROOT, compose_config, run_cli
-from .imagefiles import class_folder, good_folder, truncated_jpeg, write
+from augsweep.data.folder import load_folder
+from augsweep.data.preflight import DatasetError
+from augsweep.run import train
+from tests.helpers import ROOT, compose_config, run_cli
+from tests.helpers.imagefiles import class_folder, good_folder, truncated_jpeg, write
 
 pytestmark = pytest.mark.slow
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from augsweep.train import train
-
-from .conftest import compose_config
+from augsweep.run import train
+from tests.helpers import compose_config
 
 pytestmark = pytest.mark.slow
 

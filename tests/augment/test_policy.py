@@ -1,5 +1,5 @@
-"""Policies as a run builds them: composition, where each part runs, the albumentations
-backend, config errors before training, and the preview."""
+"""Policies as a run builds them: composition, where each part runs (the model's block, the
+input pipeline), the albumentations backend, and saving a model with custom layers."""
 
 from __future__ import annotations
 
@@ -10,23 +10,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augsweep.augment import build_policy
-from augsweep.data import Splits
-from augsweep.entry import readable_overrides
-from augsweep.layers import AugMix
+from augsweep.augment.policy import Policy, build_policy
+from augsweep.config.checks import ConfigError, validate
+from augsweep.data.pipeline import input_pipelines
+from augsweep.data.splits import Splits
 from augsweep.models import build_classifier
-from augsweep.techniques import policy_specs
-from augsweep.train import augment_preview, input_pipelines, label_captions, logged_params
-from augsweep.validation import ConfigError, validate
-
-from .conftest import CONF_DIR, compose_config
-from .test_augment_lib import TECHNIQUES, photos
+from tests.helpers import compose_config, photos
 
 SHAPE = (24, 24, 3)
 CLASSES = 4
 
 
-def policy(*overrides: str, seed: int = 0):
+def policy(*overrides: str, seed: int = 0) -> Policy:
     cfg = compose_config(*overrides)
     validate(cfg)
     return build_policy(cfg.augment, seed)
@@ -39,29 +34,20 @@ def tiny_splits(n: int = 16) -> Splits:
     return Splits(ds, ds, ds, [f"c{i}" for i in range(CLASSES)], SHAPE, n, "test")
 
 
+def pipelines(splits: Splits, built: Policy):
+    """The run's input pipelines with the policy's stages, as a run builds them."""
+    return input_pipelines(
+        splits,
+        8,
+        0,
+        augment_example=built.example_stage(),
+        augment_batch=built.batch_stage(),
+    )
+
+
 def arrays(batched):
     images, labels = zip(*batched.as_numpy_iterator(), strict=True)
     return np.concatenate(images), np.concatenate(labels)
-
-
-def test_every_technique_has_an_option_of_its_name_and_the_combinations_exist():
-    options = {p.stem for p in (CONF_DIR / "augment").glob("*.yaml")}
-    assert set(TECHNIQUES) | {"none", "flip_rot_zoom", "light", "medium", "heavy"} <= options
-    for name in TECHNIQUES:
-        assert list(compose_config(f"augment={name}").augment.use) == [name]
-
-
-def test_flip_rot_zoom_is_still_the_classic_policy():
-    cfg = compose_config("augment=flip_rot_zoom")
-    specs = policy_specs(cfg.augment)
-    assert [s["_target_"] for s in specs] == [
-        "keras.layers.RandomFlip",
-        "keras.layers.RandomRotation",
-        "keras.layers.RandomZoom",
-    ]
-    assert specs[0].mode == "horizontal"
-    assert specs[1].factor == specs[2].height_factor == 0.1
-    assert specs[1].fill_mode == specs[2].fill_mode == "constant"
 
 
 def test_composition_from_the_command_line_is_named_after_its_techniques():
@@ -75,51 +61,22 @@ def test_composition_from_the_command_line_is_named_after_its_techniques():
     assert [layer.seed for layer in built.image_layers] == [0, 1, 2]
 
 
-def test_run_names_show_the_composition():
-    shown = readable_overrides(
-        ["augment=compose", "augment.use=[flip,rotation]", "seed=1"], "flip+rotation"
-    )
-    assert shown == ["augment=flip+rotation", "seed=1"]
-    assert readable_overrides(["augment=flip", "seed=1"], "flip") == ["augment=flip", "seed=1"]
-
-
-@pytest.mark.parametrize(
-    "overrides,expected",
-    [
-        (["augment=compose", "augment.use=[flip,rotaton]"], "unknown technique 'rotaton'"),
-        (["augment=compose", "augment.use=[flip,rotaton]"], "rotation, zoom, crop"),
-        (["augment.placement=gpu"], "augment.placement='gpu': must be one of model, dataset"),
-        (["augment.backend=torch"], "augment.backend='torch': must be one of keras"),
-        (["augment.flip_mode=diagonal"], "augment.flip_mode='diagonal'"),
-        (["augment.rotation=1.5"], "augment.rotation=1.5: must be in [0.0, 1.0]"),
-        (["augment.mixup=0"], "augment.mixup=0.0: must be > 0.0"),
-        (
-            ["augment=randaugment", "augment.backend=albumentations"],
-            "'randaugment' has no albumentations version",
-        ),
-    ],
-)
-def test_bad_augment_values_are_named_before_training(overrides, expected):
-    with pytest.raises(ConfigError) as error:
-        validate(compose_config(*overrides))
-    assert expected in str(error.value)
-
-
-def test_short_keys_are_typed_at_compose_time():
-    from hydra.errors import ConfigCompositionException
-
-    with pytest.raises(ConfigCompositionException, match="augment.rotation"):
-        compose_config("augment.rotation=large")
-    with pytest.raises(ConfigCompositionException, match="augment.rotaton"):
-        compose_config("augment.rotaton=0.2")
+def test_no_augmentation_has_no_pipeline_stage_and_an_identity_block():
+    built = policy("augment=none")
+    assert built.example_stage() is None and built.batch_stage() is None
+    block = built.model_block()
+    assert block.name == "augment" and [type(x).__name__ for x in block.layers] == ["Identity"]
 
 
 def test_model_placement_keeps_per_image_layers_in_the_model_and_mixes_in_the_pipeline():
     built = policy("augment=compose", "augment.use=[flip,rotation,mixup]")
     assert [type(x).__name__ for x in built.model_layers] == ["RandomFlip", "RandomRotation"]
     assert [type(x).__name__ for x in built.mix_layers] == ["MixUp"]
+    block = built.model_block()
+    assert block.name == "augment" and block.layers == built.model_layers
+    assert built.example_stage() is None and built.batch_stage() is not None
     splits = tiny_splits()
-    train, val, clean = input_pipelines(splits, built, batch_size=8, seed=0)
+    train, val, clean = pipelines(splits, built)
     train_images, train_labels = arrays(train)
     np.testing.assert_allclose(train_labels.sum(axis=1), 1.0, atol=1e-6)
     assert (train_labels.max(axis=1) < 0.99).any()  # mixed
@@ -134,11 +91,11 @@ def test_dataset_placement_augments_training_batches_only_and_the_model_has_none
     built = policy("augment=compose", "augment.use=[rotation,noise]", "augment.placement=dataset")
     assert built.model_layers == [] and len(built.image_layers) == 2
     model = build_classifier(
-        compose_config().model, built.model_layers, input_shape=SHAPE, num_classes=CLASSES
+        compose_config().model, built.model_block(), input_shape=SHAPE, num_classes=CLASSES
     )
     assert [type(x).__name__ for x in model.get_layer("augment").layers] == ["Identity"]
     splits = tiny_splits()
-    train, val, _ = input_pipelines(splits, built, batch_size=8, seed=0)
+    train, val, _ = pipelines(splits, built)
     raw = np.stack([image for image, _ in splits.train.as_numpy_iterator()])
     train_images, train_labels = arrays(train)
     assert train_images.shape == raw.shape and train_images.max() <= 255
@@ -151,8 +108,9 @@ def test_dataset_placement_augments_training_batches_only_and_the_model_has_none
 def test_albumentations_backend_runs_in_the_input_pipeline():
     built = policy("augment=flip_rot_zoom", "augment.backend=albumentations")
     assert built.model_layers == [] and built.image_transform is not None
+    assert built.example_stage() is not None and built.batch_stage() is None
     splits = tiny_splits()
-    train, val, _ = input_pipelines(splits, built, batch_size=8, seed=0)
+    train, val, _ = pipelines(splits, built)
     raw = np.stack([image for image, _ in splits.train.as_numpy_iterator()])
     train_images, _ = arrays(train)
     assert train_images.shape == raw.shape and train_images.dtype == np.float32
@@ -188,52 +146,10 @@ def test_missing_albumentations_says_how_to_install_it(monkeypatch):
         build_policy(cfg.augment, 0)
 
 
-def test_augmix_draws_its_operations_per_call_in_graph_mode():
-    layer = AugMix(seed=0)
-    images = photos(n=4, size=16)
-    draw = tf.function(lambda x: layer.get_random_transformation(x)["choices"])
-    choices = {tuple(draw(images).numpy().ravel()) for _ in range(4)}
-    assert len(choices) > 1  # a graph traced once still draws new operations
-
-
-def test_preview_shows_dataset_placed_layers():
-    built = policy("augment=rotation", "augment.placement=dataset")
-    images = photos(n=8)
-    grid, labels = augment_preview(built, images, keras.utils.to_categorical(np.arange(8), 8))
-    assert grid.shape == (8, 5, *images.shape[1:]) and labels.shape == (8, 5, 8)
-    np.testing.assert_array_equal(grid[:, 0], images)
-    for draw in range(1, 5):
-        assert not np.allclose(grid[:, draw], images)
-
-
-def test_preview_shows_mixed_images_with_their_mixed_labels():
-    built = policy("augment=mixup", "augment.mixup=1.0")
-    n = 8
-    images = np.ones((n, 8, 8, 3), "float32") * (20.0 * np.arange(n))[:, None, None, None]
-    grid, labels = augment_preview(built, images, keras.utils.to_categorical(np.arange(n), n))
-    np.testing.assert_allclose(labels.sum(axis=-1), 1.0, atol=1e-6)
-    assert (labels[:, 1:].max(axis=-1) < 0.99).any()
-    # Each shown image is the label-weighted mix of the originals.
-    np.testing.assert_allclose(grid[..., 0, 0, 0], labels @ (20.0 * np.arange(n)), atol=1e-3)
-    captions = label_captions(labels, [str(i) for i in range(n)])
-    assert captions.shape == (n, 5) and captions[0, 0] == "0: 1.00"
-    mixed = captions[labels.max(axis=-1) < 0.99]
-    assert all(", " in caption for caption in mixed)
-
-
-def test_logged_params_hold_only_the_techniques_used():
-    cfg = compose_config("augment=compose", "augment.use=[flip,rotation]")
-    params = logged_params(cfg)
-    assert set(params.augment.techniques) == {"keras"}
-    assert set(params.augment.techniques.keras) == {"flip", "rotation"}
-    assert params.augment.techniques.keras.rotation.factor == 0.1
-    assert "mixup" in cfg.augment.techniques.keras  # the run's own config is untouched
-
-
 def test_custom_layers_reload_from_a_saved_model(tmp_path):
     built = policy("augment=compose", "augment.use=[noise,color_jitter,augmix]")
     model = build_classifier(
-        compose_config().model, built.model_layers, input_shape=SHAPE, num_classes=CLASSES
+        compose_config().model, built.model_block(), input_shape=SHAPE, num_classes=CLASSES
     )
     path = tmp_path / "model.keras"
     model.save(path)

@@ -9,12 +9,12 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from augsweep.augment import augmentation_block, build_policy
-from augsweep.validation import validate
+from augsweep.augment.catalogue import policy_specs
+from augsweep.augment.layers import AugMix
+from augsweep.augment.policy import augmentation_block, build_policy
+from augsweep.config.checks import validate
+from tests.helpers import CONF_DIR, TECHNIQUES, compose_config, photos
 
-from .conftest import CONF_DIR, compose_config
-
-TECHNIQUES = list(OmegaConf.load(CONF_DIR / "techniques" / "keras.yaml"))
 MIXING = ["mixup", "cutmix"]
 PER_IMAGE = [name for name in TECHNIQUES if name not in MIXING]
 # Techniques that legitimately leave a one-channel image as it is.
@@ -28,15 +28,6 @@ def technique(name: str, seed: int = 0, *overrides: str):
     policy = build_policy(cfg.augment, seed)
     (layer,) = policy.image_layers + policy.mix_layers
     return layer
-
-
-def photos(n: int = 16, size: int = 24, channels: int = 3, seed: int = 0) -> np.ndarray:
-    """Smooth random images spanning the 0-255 range, like small photos."""
-    coarse = np.random.default_rng(seed).uniform(0, 1, (n, 4, 4, channels)).astype("float32")
-    smooth = tf.image.resize(coarse, (size, size), method="bicubic").numpy()
-    low = smooth.min(axis=(1, 2, 3), keepdims=True)
-    high = smooth.max(axis=(1, 2, 3), keepdims=True)
-    return np.clip(255.0 * (smooth - low) / (high - low), 0, 255).astype("float32")
 
 
 def one_hot(n: int, classes: int = 10) -> np.ndarray:
@@ -227,3 +218,31 @@ def test_albumentations_technique_keeps_shape_dtype_and_pixel_scale(name, channe
     assert_pixel_scale(images, out)
     if not (channels == 1 and name in NO_CHANGE_ON_GRAY):
         assert np.abs(out - images).max() > 1, f"{name} changed nothing"
+
+
+def test_every_technique_has_an_option_of_its_name_and_the_combinations_exist():
+    options = {p.stem for p in (CONF_DIR / "augment").glob("*.yaml")}
+    assert set(TECHNIQUES) | {"none", "flip_rot_zoom", "light", "medium", "heavy"} <= options
+    for name in TECHNIQUES:
+        assert list(compose_config(f"augment={name}").augment.use) == [name]
+
+
+def test_flip_rot_zoom_is_still_the_classic_policy():
+    cfg = compose_config("augment=flip_rot_zoom")
+    specs = policy_specs(cfg.augment)
+    assert [s["_target_"] for s in specs] == [
+        "keras.layers.RandomFlip",
+        "keras.layers.RandomRotation",
+        "keras.layers.RandomZoom",
+    ]
+    assert specs[0].mode == "horizontal"
+    assert specs[1].factor == specs[2].height_factor == 0.1
+    assert specs[1].fill_mode == specs[2].fill_mode == "constant"
+
+
+def test_augmix_draws_its_operations_per_call_in_graph_mode():
+    layer = AugMix(seed=0)
+    images = photos(n=4, size=16)
+    draw = tf.function(lambda x: layer.get_random_transformation(x)["choices"])
+    choices = {tuple(draw(images).numpy().ravel()) for _ in range(4)}
+    assert len(choices) > 1  # a graph traced once still draws new operations

@@ -1,16 +1,11 @@
-"""The digits loader and the batching shared by every dataset."""
+"""The digits loader (its bounds are checked with the config: tests/config/test_checks.py)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from augsweep.data import batches, load_digits
-
-
-def arrays(ds):
-    images, labels = zip(*ds.as_numpy_iterator(), strict=True)
-    return np.stack(images), np.array(labels)
+from augsweep.data.digits import load_digits
+from tests.helpers import arrays
 
 
 def test_digits_images_are_0_255_pixels_of_the_requested_size():
@@ -46,21 +41,6 @@ def test_the_seed_changes_the_split_reproducibly_but_not_the_fingerprint():
     assert a.fingerprint == b.fingerprint == c.fingerprint  # same data, other draw
 
 
-def test_train_samples_out_of_range_is_named():
-    with pytest.raises(ValueError, match="dataset.train_samples=5000"):
-        load_digits(train_samples=5000)
-
-
 def test_clean_subset_is_the_first_training_images():
     splits = load_digits(train_samples=100, seed=0, clean_samples=30)
     np.testing.assert_array_equal(arrays(splits.clean_train)[0], arrays(splits.train)[0][:30])
-
-
-def test_batches_one_hot_and_seeded_shuffle():
-    splits = load_digits(train_samples=64, image_size=8, seed=0)
-    first = [y for _, y in batches(splits.train, 16, 10, shuffle_seed=1).as_numpy_iterator()]
-    again = [y for _, y in batches(splits.train, 16, 10, shuffle_seed=1).as_numpy_iterator()]
-    assert first[0].shape == (16, 10) and np.all(first[0].sum(axis=1) == 1)
-    np.testing.assert_array_equal(np.concatenate(first), np.concatenate(again))
-    ordered = np.concatenate([y for _, y in batches(splits.train, 16, 10).as_numpy_iterator()])
-    assert not np.array_equal(np.concatenate(first), ordered)

@@ -8,15 +8,18 @@ import os
 import numpy as np
 import pytest
 
-from augsweep.data import batches, load_folder
-from augsweep.preflight import DatasetError
-
-from .imagefiles import COLORS, class_folder, good_folder, image_bytes, truncated_jpeg, write
-
-
-def arrays(ds):
-    images, labels = zip(*ds.as_numpy_iterator(), strict=True)
-    return np.stack(images), np.array(labels)
+from augsweep.data.folder import load_folder
+from augsweep.data.pipeline import batches
+from augsweep.data.preflight import DatasetError
+from tests.helpers import arrays
+from tests.helpers.imagefiles import (
+    COLORS,
+    class_folder,
+    good_folder,
+    image_bytes,
+    truncated_jpeg,
+    write,
+)
 
 
 def dominant_class(image: np.ndarray, class_names: list[str]) -> str:
@@ -140,7 +143,7 @@ def test_fingerprint_changes_with_the_files(tmp_path):
 
 def test_the_manifest_remembers_decoded_files_by_size_and_mtime(tmp_path, caplog):
     root = good_folder(tmp_path / "photos")
-    caplog.set_level(logging.INFO, logger="augsweep.preflight")
+    caplog.set_level(logging.INFO, logger="augsweep.data.preflight")
 
     load_folder(path=str(root), image_size=16)
     load_folder(path=str(root), image_size=16)
@@ -176,11 +179,6 @@ def test_fewer_than_two_classes_is_an_error(tmp_path, classes):
         load_folder(path=str(root))
 
 
-def test_missing_folder_is_named(tmp_path):
-    with pytest.raises(DatasetError, match=f"dataset.path={tmp_path / 'nope'}: no such directory"):
-        load_folder(path=str(tmp_path / "nope"))
-
-
 def test_clean_subset_is_a_fixed_sample_of_the_training_images(tmp_path):
     root = tmp_path / "photos"
     class_folder(root, "blue", 6)
@@ -190,20 +188,3 @@ def test_clean_subset_is_a_fixed_sample_of_the_training_images(tmp_path):
     np.testing.assert_array_equal(clean, arrays(splits.train)[0][:4])
     everything = load_folder(path=str(root), image_size=16, seed=0)  # default: up to 1,000
     assert len(arrays(everything.clean_train)[1]) == everything.num_train
-
-
-def test_file_cache_is_written_once_and_read_back(tmp_path):
-    root = tmp_path / "photos"
-    class_folder(root, "blue", 4)
-    class_folder(root, "red", 4)
-    splits = load_folder(path=str(root), image_size=16, cache=str(tmp_path / "cache"))
-    prefix = splits.cache_for("val")
-    assert prefix == str(tmp_path / "cache" / f"{splits.cache_key}-val")
-    first = np.concatenate([x for x, _ in batches(splits.val, 4, 2, cache=prefix)])
-    assert any(
-        name.startswith(f"{splits.cache_key}-val") for name in os.listdir(tmp_path / "cache")
-    )
-    for path in (root / "blue").iterdir():
-        path.unlink()  # a second pass reads the cache, not the files
-    second = np.concatenate([x for x, _ in batches(splits.val, 4, 2, cache=prefix)])
-    np.testing.assert_array_equal(first, second)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from augsweep.data import batches, load_tf_flowers
-from augsweep.preflight import DatasetError
-
-from .imagefiles import class_folder
+from augsweep.data.pipeline import batches
+from augsweep.data.preflight import DatasetError
+from augsweep.data.tfds import load_tf_flowers
+from tests.helpers.imagefiles import class_folder
 
 
 def offline(monkeypatch):
@@ -39,11 +39,6 @@ def test_mocked_tf_flowers_gives_resized_rgb_images_and_the_five_classes():
     assert sorted(splits.class_names) == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     assert splits.num_train == 12 and splits.image_shape == (32, 32, 3)
     assert again == splits.fingerprint  # a fixed slice: the seed does not change the data
-
-
-def test_val_percent_out_of_range_is_named():
-    with pytest.raises(ValueError, match="dataset.val_percent=0: must be in 1..99"):
-        load_tf_flowers(val_percent=0)
 
 
 def test_offline_without_data_fails_at_once_saying_how_to_provide_it(tmp_path, monkeypatch):

@@ -1,49 +1,103 @@
-"""Tracking URIs, experiments and config flattening."""
+"""The MLflow store: tracking URIs, experiments, error tags and how a run ends."""
 
 from __future__ import annotations
 
+import mlflow
 import pytest
-from omegaconf import OmegaConf
+from hydra.errors import InstantiationException
+from mlflow.tracking import MlflowClient
 
-from augsweep import tracking
+from augsweep.tracking import store
+from augsweep.tracking.tags import Tag
+
+
+def only_run(uri: str):
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return run
 
 
 def test_relative_sqlite_uri_is_made_absolute_against_the_launch_dir(tmp_path):
-    uri = tracking.resolve_uri("sqlite:///runs/mlflow.db", base_dir=tmp_path)
+    uri = store.resolve_uri("sqlite:///runs/mlflow.db", base_dir=tmp_path)
     assert uri == f"sqlite:///{tmp_path}/runs/mlflow.db"
     assert (tmp_path / "runs").is_dir()
-    assert tracking.resolve_uri(uri) == uri
-    assert tracking.artifact_root(uri) == (tmp_path / "runs" / "artifacts").as_uri()
+    assert store.resolve_uri(uri) == uri
+    assert store.artifact_root(uri) == (tmp_path / "runs" / "artifacts").as_uri()
 
 
 @pytest.mark.parametrize("uri", ["./mlruns", "file:///tmp/mlruns"])
 def test_file_stores_are_refused_with_the_alternatives(uri):
     with pytest.raises(ValueError, match="sqlite:///PATH/mlflow.db"):
-        tracking.resolve_uri(uri)
+        store.resolve_uri(uri)
 
 
 def test_http_uri_is_kept():
-    assert tracking.resolve_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+    assert store.resolve_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
 
 
 def test_experiment_is_created_once_with_artifacts_beside_the_db(tmp_path):
-    client = tracking.connect(tracking.resolve_uri(f"sqlite:///{tmp_path}/mlflow.db"))
-    first = tracking.ensure_experiment(client, "study")
-    assert tracking.ensure_experiment(client, "study") == first
+    client = store.connect(store.resolve_uri(f"sqlite:///{tmp_path}/mlflow.db"))
+    first = store.ensure_experiment(client, "study")
+    assert store.ensure_experiment(client, "study") == first
     location = client.get_experiment(first).artifact_location
     assert location == (tmp_path / "artifacts").as_uri()
 
 
-def test_flatten_gives_dotted_keys_including_list_items():
-    cfg = OmegaConf.create({"a": {"b": 1, "c": [{"_target_": "x"}, 2]}, "d": [], "e": None})
-    assert tracking.flatten(cfg) == {
-        "a.b": 1,
-        "a.c.0._target_": "x",
-        "a.c.1": 2,
-        "d": [],
-        "e": None,
-    }
-
-
 def test_first_line_names_the_error_type():
-    assert tracking.first_line(ValueError("bad value\nmore detail")) == "ValueError: bad value"
+    assert store.first_line(ValueError("bad value\nmore detail")) == "ValueError: bad value"
+    assert store.first_line(KeyError()) == "KeyError"
+
+
+def test_first_line_strips_terminal_color_codes():
+    error = ValueError("\x1b[1mbold\x1b[0m and \x1b[31;1mred\x1b[0m\n\x1b[2mdetail\x1b[0m")
+    assert store.first_line(error) == "ValueError: bold and red"
+
+
+def test_first_line_unwraps_hydra_instantiation_errors():
+    try:
+        raise InstantiationException("Error in call to target 'x'") from TypeError("no factor")
+    except InstantiationException as error:
+        assert store.first_line(error) == "TypeError: no factor"
+
+
+def test_interrupt_ends_the_run_killed(tracking_uri):
+    client = store.connect(store.resolve_uri(tracking_uri))
+    experiment_id = store.ensure_experiment(client, "augsweep")
+    with (
+        pytest.raises(KeyboardInterrupt),
+        store.tracked_run(client, experiment_id, "interrupted", {}),
+    ):
+        mlflow.log_metric("loss", 1.0, step=0)
+        raise KeyboardInterrupt
+    run = only_run(tracking_uri)
+    assert run.info.status == "KILLED" and run.data.metrics["loss"] == 1.0
+    assert run.data.tags[Tag.ERROR] == "KeyboardInterrupt: run interrupted"
+
+
+def test_an_error_ends_the_run_failed_with_its_first_line_without_colors(tracking_uri):
+    client = store.connect(store.resolve_uri(tracking_uri))
+    experiment_id = store.ensure_experiment(client, "augsweep")
+    with (
+        pytest.raises(ValueError),
+        store.tracked_run(client, experiment_id, "failing", {Tag.AUGMENT: "flip"}),
+    ):
+        raise ValueError("\x1b[91mshapes do not match\x1b[0m\n  in layer dense")
+    run = only_run(tracking_uri)
+    assert (run.info.status, run.info.run_name) == ("FAILED", "failing")
+    assert run.data.tags[Tag.ERROR] == "ValueError: shapes do not match"
+    assert run.data.tags["augment"] == "flip"
+
+
+def test_tag_names_are_the_ones_runs_and_reports_are_searched_by():
+    assert (Tag.ROLE, Tag.SWEEP_ID, Tag.ERROR, Tag.PARENT) == (
+        "augsweep.role",
+        "sweep_id",
+        "error",
+        "mlflow.parentRunId",
+    )
+    assert (Tag.AUGMENT, Tag.DATASET, Tag.MODEL, Tag.DATA_FINGERPRINT) == (
+        "augment",
+        "dataset",
+        "model",
+        "data_fingerprint",
+    )

@@ -1,4 +1,4 @@
-"""Multiruns through the real command line: nesting, the report, failing jobs."""
+"""Multiruns through the real command line: nesting, the report, failing and refused jobs."""
 
 from __future__ import annotations
 
@@ -7,28 +7,31 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 
-from augsweep import report
-
-from .conftest import CONF_DIR, SMALL, run_cli, sigterm_after_first_epoch
+from augsweep.tracking import report
+from augsweep.tracking.tags import Tag
+from tests.helpers import CONF_DIR, ROOT, SMALL, run_cli, sigterm_after_first_epoch
+from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
 
 pytestmark = pytest.mark.slow
 
 REPORT_FILES = {"comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md"}
 
 
-def sweep(tmp_path, *overrides: str):
+def sweep(tmp_path, *overrides: str, base=SMALL):
+    """``python train.py -m BASE OVERRIDES``, launched from ``tmp_path``."""
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     result = run_cli(
-        "train.py",
+        str(ROOT / "train.py"),
         "-m",
-        *SMALL,
+        *base,
         f"tracking.uri={uri}",
         f"hydra.sweep.dir={tmp_path}/sweep",
         *overrides,
+        cwd=tmp_path,
     )
     client = MlflowClient(uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    (parent,) = [r for r in runs if r.data.tags.get("augsweep.role") == "sweep"]
+    (parent,) = [r for r in runs if r.data.tags.get(Tag.ROLE) == "sweep"]
     children = [r for r in runs if r is not parent]
     return result, client, parent, children
 
@@ -66,27 +69,62 @@ def test_sweep_nests_one_run_per_policy_and_builds_the_report(tmp_path):
     assert {p.name for p in out.iterdir()} == REPORT_FILES
     assert (out / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
     latest = tmp_path / "latest"
-    report.main(["--experiment", "augsweep", "--tracking-uri", uri, "--out", str(latest)])
+    rebuilt = run_cli(
+        "-m", "augsweep.tracking.report", "--experiment", "augsweep", "--tracking-uri", uri,
+        "--out", str(latest),
+    )  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert (latest / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
 
 
+# A folder dataset at a small size: no dataset.train_samples (digits only).
+SMALL_FOLDER = ["dataset=folder", "dataset.image_size=16", "trainer.epochs=2"]
+
+
 def test_a_failing_job_does_not_stop_the_others_and_the_sweep_exits_nonzero(tmp_path):
-    # Six 2x2 poolings cannot shrink a 16 px image: the second job fails while building.
+    # The config of every job is fine; one folder holds a corrupt image, found by the
+    # preflight inside the run: those jobs fail in their runs, the others finish.
+    good_folder(tmp_path / "good")
+    bad = write(good_folder(tmp_path / "bad") / "green" / "cut.jpg", truncated_jpeg())
     result, client, parent, children = sweep(
-        tmp_path, "model.filters=[8],[8,8,8,8,8,8]", "augment=none,flip"
+        tmp_path, "dataset.path=good,bad", "augment=none,flip", base=SMALL_FOLDER
     )
     assert result.returncode != 0
     statuses = sorted((r.info.run_name, r.info.status) for r in children)
     assert statuses == [
-        ("model.filters=[8,8,8,8,8,8],augment=flip", "FAILED"),
-        ("model.filters=[8,8,8,8,8,8],augment=none", "FAILED"),
-        ("model.filters=[8],augment=flip", "FINISHED"),
-        ("model.filters=[8],augment=none", "FINISHED"),
-    ]
+        ("dataset.path=bad,augment=flip", "FAILED"),
+        ("dataset.path=bad,augment=none", "FAILED"),
+        ("dataset.path=good,augment=flip", "FINISHED"),
+        ("dataset.path=good,augment=none", "FINISHED"),
+    ], result.stderr[-3000:]
+    for run in children:
+        if run.info.status == "FAILED":
+            assert run.data.tags["error"].startswith(
+                f"DatasetError: dataset.path={tmp_path / 'bad'}: 1 problem(s) found"
+            )
+            assert not client.get_metric_history(run.info.run_id, "loss")
+        else:
+            assert "error" not in run.data.tags
     assert parent.info.status == "FAILED"
     summary = (tmp_path / "sweep" / "summary.csv").read_text()
     assert summary.count(",FAILED,") == 2 and summary.count(",FINISHED,") == 2
-    assert "ValueError" in summary
+    assert "DatasetError" in summary
+    assert f"{bad}: cannot be decoded" in result.stderr  # the full error names the file
+
+
+def test_a_refused_job_logs_no_run_and_the_sweep_exits_nonzero(tmp_path):
+    # Six 2x2 poolings cannot shrink a 16 px image: the config check refuses that job
+    # before its run exists; the other job trains, and the report is built.
+    result, _, _, children = sweep(tmp_path, "model.filters=[8],[8,8,8,8,8,8]", "trainer.epochs=1")
+    assert result.returncode != 0
+    assert [(r.info.run_name, r.info.status) for r in children] == [
+        ("model.filters=[8]", "FINISHED")
+    ], result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "dataset.image_size=16 with model.filters=[8, 8, 8, 8, 8, 8]" in output
+    assert "use dataset.image_size >= 64" in output
+    summary = (tmp_path / "sweep" / "summary.csv").read_text()
+    assert summary.count(",FINISHED,") == 1 and "FAILED" not in summary
 
 
 def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path):
@@ -95,7 +133,7 @@ def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path
             f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
     returncode, output = sigterm_after_first_epoch(args, uri)
     runs = MlflowClient(uri).search_runs(["1"])
-    statuses = {r.data.tags.get("augsweep.role", r.info.run_name): r.info.status for r in runs}
+    statuses = {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
     assert (returncode != 0, statuses) == (
         True,
         {"sweep": "KILLED", "augment=none": "KILLED"},
