@@ -4,6 +4,8 @@ python train.py                                   # one run with the defaults
 python train.py -m augment=none,flip,flip_rot_zoom  # a sweep and its report
 """
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
@@ -19,4 +21,7 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # between jobs: the sweep's runs are closed at exit already
+        sys.exit(130)

@@ -1,16 +1,19 @@
-"""One run: data -> policy -> model -> fit -> log, tracked in MLflow from start to end.
+"""One run: data -> relaunch plan -> policy -> model -> fit -> log, tracked in MLflow.
 
 :func:`train` knows nothing of sweeps beyond the :class:`~augsweep.tracking.sweep.SweepInfo`
-it may be handed to nest its run. Importing this module imports TensorFlow: the command line
-(:mod:`augsweep.cli`) checks the config first.
+it may be handed to nest its run. It loads the data before any run exists (bad data fails
+before a run is created), then looks up its run key: a finished run is skipped, a killed one
+resumed from its last checkpoint (:mod:`augsweep.tracking.relaunch`). Importing this module
+imports TensorFlow: the command line (:mod:`augsweep.cli`) checks the config first.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import tempfile
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -21,32 +24,67 @@ from omegaconf import DictConfig, open_dict
 from augsweep.augment.catalogue import used_catalogue
 from augsweep.augment.policy import build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
-from augsweep.callbacks import CleanEvaluation, EpochLogger
+from augsweep.callbacks import CleanEvaluation, EpochLogger, check_diverged
+from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 from augsweep.config.checks import validate
-from augsweep.data.pipeline import input_pipelines
+from augsweep.config.run_key import run_key
+from augsweep.data.pipeline import input_pipelines, steps_per_epoch
 from augsweep.instantiate import build
 from augsweep.models import build_classifier
-from augsweep.tracking import artifacts, store
+from augsweep.paths import resolve_path, user_cache_dir
+from augsweep.tracking import artifacts, relaunch, store
 from augsweep.tracking.sweep import SweepInfo
 from augsweep.tracking.tags import Tag
 
+SUMMARY_KEYS = (
+    "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_clean_accuracy",
+    "final_gap",
+)  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """What became of a job's run.
+
+    Attributes:
+        action: ``trained`` (a new run), ``resumed`` (a killed run, continued), ``skipped``
+            (a finished run stands) or ``elsewhere`` (a live process trains it now).
+        run_id: The run.
+        summary: The run's end metrics (empty while it runs elsewhere).
+        detail: For the console: ``finished run <id>``, ``from epoch 12``, ...
+        seconds: Wall time of this job.
+    """
+
+    action: str
+    run_id: str | None
+    summary: dict[str, float] = field(default_factory=dict)
+    detail: str = ""
+    seconds: float = 0.0
+
 
 def train(
-    cfg: DictConfig, sweep: SweepInfo | None = None, run_name: str | None = None
-) -> dict[str, float]:
-    """Train one model as ``cfg`` says and log the run to MLflow.
+    cfg: DictConfig,
+    sweep: SweepInfo | None = None,
+    run_name: str | None = None,
+    job: int | None = None,
+) -> Outcome:
+    """Train one model as ``cfg`` says and log the run to MLflow, or skip or resume it.
 
     Args:
         cfg: The composed config (``conf/config.yaml``).
         sweep: The sweep this run belongs to; nests the run under the sweep's parent run.
         run_name: MLflow run name; defaults to ``augment=<policy>``.
+        job: The job's number in its sweep (tag ``augsweep.job``).
 
     Returns:
-        The run's summary: ``best_val_accuracy``, ``best_epoch``, ``final_gap``, ...
+        The :class:`Outcome`; its ``summary`` has ``best_val_accuracy``, ``best_epoch``,
+        ``final_gap``, ...
 
     Raises:
         augsweep.config.checks.ConfigError: For a bad config, before any run is created.
+        augsweep.callbacks.TrainingDiverged: If the loss became NaN (the run is FAILED).
     """
+    start = time.monotonic()
     validate(cfg)
     cfg = cfg.copy()
     cfg.tracking.uri = sweep.tracking_uri if sweep else store.resolve_uri(cfg.tracking.uri)
@@ -55,50 +93,145 @@ def train(
         experiment_id = sweep.experiment_id
     else:
         experiment_id = store.ensure_experiment(client, cfg.tracking.experiment)
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(cfg.seed)
+    splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
+    key = run_key(cfg)
+    plan = relaunch.plan_run(client, experiment_id, key, splits.fingerprint, rerun=cfg.rerun,
+                             stale_after_s=cfg.tracking.stale_after_s)  # fmt: skip
+    if plan.action in (relaunch.SKIP, relaunch.ELSEWHERE):
+        summary = {k: plan.run.data.metrics[k] for k in SUMMARY_KEYS if k in plan.run.data.metrics}
+        action = "skipped" if plan.action == relaunch.SKIP else "elsewhere"
+        return Outcome(action, plan.run.info.run_id, summary, plan.reason,
+                       time.monotonic() - start)  # fmt: skip
+    resume_id = plan.run.info.run_id if plan.action == relaunch.RESUME else None
+    if resume_id and plan.run.data.metrics and not _checkpoint(cfg, key, resume_id).state():
+        # Epochs were logged but their checkpoint is gone: retraining in the same run would
+        # log them twice.
+        resume_id, plan = None, relaunch.Plan(relaunch.NEW, previous_run_id=resume_id)
+    tags = run_tags(cfg, sweep, key, job)
+    if plan.previous_run_id:
+        tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
     with store.tracked_run(
         client,
         experiment_id,
         run_name or f"augment={cfg.augment.name}",
-        run_tags(cfg, sweep),
+        tags,
         parent_run_id=sweep.parent_run_id if sweep else None,
-    ):
-        return _fit_and_log(cfg)
+        run_id=resume_id,
+    ) as run:
+        checkpoint = _checkpoint(cfg, key, run.info.run_id)
+        parent_id = sweep.parent_run_id if sweep else None
+        summary, done = _fit_and_log(cfg, splits, client, checkpoint, resume_id, parent_id)
+    checkpoint.remove()  # the run FINISHED: nothing left to resume
+    action, detail = ("resumed", f"from epoch {done}") if resume_id else ("trained", "")
+    return Outcome(action, run.info.run_id, summary, detail, time.monotonic() - start)
 
 
-def run_tags(cfg: DictConfig, sweep: SweepInfo | None) -> dict[str, str]:
-    """The tags a run is created with: what it compares, and its sweep."""
+def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None) -> dict:
+    """The tags a run is created with: what it compares, its identity, and its sweep."""
     tags = {
         Tag.AUGMENT: cfg.augment.name,
         Tag.PLACEMENT: cfg.augment.placement,
         Tag.BACKEND: cfg.augment.backend,
         Tag.DATASET: cfg.dataset.name,
         Tag.MODEL: cfg.model.name,
+        Tag.RUN_KEY: key,
     }
     if sweep:
         tags[Tag.SWEEP_ID] = sweep.sweep_id
+        if job is not None:
+            tags[Tag.JOB] = str(job)
     return tags
 
 
-def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
-    """Inside the run: data, policy, model, training, then metrics, files and the model."""
-    artifacts.log_params(logged_params(cfg))
-    keras.utils.clear_session()
-    keras.utils.set_random_seed(cfg.seed)
-    splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
+def _checkpoint(cfg: DictConfig, key: str, run_id: str) -> Checkpoint:
+    return Checkpoint(checkpoint_root(cfg) / key, run_id)
+
+
+def checkpoint_root(cfg: DictConfig) -> Path:
+    """The folder of the checkpoints: ``tracking.checkpoints``, else ``checkpoints/``
+    beside a SQLite store, else ``$AUGSWEEP_CACHE_DIR/checkpoints``."""
+    if cfg.tracking.checkpoints:
+        return resolve_path(cfg.tracking.checkpoints)
+    if cfg.tracking.uri.startswith(store.SQLITE_PREFIX):
+        return Path(cfg.tracking.uri.removeprefix(store.SQLITE_PREFIX)).parent / "checkpoints"
+    return user_cache_dir() / "checkpoints"
+
+
+def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_id):
+    """Inside the run: policy, model, training (resumed from the checkpoint if any), then
+    metrics, files and the model. Returns the summary and the epochs done before."""
+    if resume_id is None:
+        artifacts.log_params(logged_params(cfg))
     artifacts.log_data(splits)
     policy = build_policy(cfg.augment, cfg.seed)
     model = _compiled_model(cfg, splits, policy)
+    pipeline_layers = policy.pipeline_layers()
+    done = checkpoint.restore(state_objects(model, pipeline_layers)) if resume_id else []
+    if resume_id is None:
+        checkpoint.remove()  # a folder of an older run of this key
+    _send_missing_epochs(client, checkpoint.run_id, done)
+    if done:
+        client.set_tag(checkpoint.run_id, Tag.RESUMED, str(len(done)))
     train_batches, val_batches, clean_batches = input_pipelines(
         splits,
         cfg.trainer.batch_size,
         cfg.seed,
         cfg.trainer.eval_batch_size,
+        epochs=(len(done), cfg.trainer.epochs),
         augment_example=policy.example_stage(),
         augment_batch=policy.batch_stage(),
     )
-    history = _fit(model, cfg, train_batches, val_batches, clean_batches)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        CleanEvaluation(clean_batches),
+        EpochCheckpoint(checkpoint, pipeline_layers, done),
+        EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id), done),
+    ]
+    model.fit(
+        train_batches,
+        validation_data=val_batches,
+        epochs=cfg.trainer.epochs,
+        initial_epoch=len(done),
+        steps_per_epoch=steps_per_epoch(splits.num_train, cfg.trainer.batch_size),
+        callbacks=callbacks,
+        verbose=cfg.trainer.verbose,
+        shuffle=False,  # the training batches are already shuffled, with the run's seed
+    )
+    history = callbacks[-1].history
+    check_diverged(history)
     summary = summarize(history)
     mlflow.log_metrics(summary)
+    _log_files(cfg, splits, policy, history, model)
+    return summary, len(done)
+
+
+def _epoch_logger(client, run_id: str, parent_id: str | None):
+    """Log an epoch's metrics, then show the run (and its sweep's parent) alive."""
+    owners = [run_id] + ([parent_id] if parent_id else [])
+
+    def log(metrics: Mapping[str, float], epoch: int) -> None:
+        artifacts.log_epoch(metrics, epoch)
+        beat = str(int(time.time()))
+        for owner in owners:
+            client.set_tag(owner, Tag.HEARTBEAT, beat)
+
+    return log
+
+
+def _send_missing_epochs(client, run_id: str, done: list[dict]) -> None:
+    """Log the checkpointed epochs that MLflow lacks (a kill between checkpoint and log)."""
+    if not done:
+        return
+    logged = {m.step for m in client.get_metric_history(run_id, "val_accuracy")}
+    for epoch, logs in enumerate(done):
+        if epoch not in logged:
+            artifacts.log_epoch(logs, epoch)
+
+
+def _log_files(cfg: DictConfig, splits, policy, history, model) -> None:
+    """The run's files (preview, config, history, curves) and its model."""
     images, labels = first_examples(splits.train, PREVIEW_IMAGES)
     with tempfile.TemporaryDirectory() as tmp:
         where = "albumentations" if cfg.augment.backend != "keras" else cfg.augment.placement
@@ -108,7 +241,6 @@ def _fit_and_log(cfg: DictConfig) -> dict[str, float]:
         mlflow.log_artifacts(tmp)
     if cfg.tracking.log_model:
         artifacts.log_keras_model(model, images)
-    return summary
 
 
 def _compiled_model(cfg: DictConfig, splits, policy):
@@ -119,27 +251,13 @@ def _compiled_model(cfg: DictConfig, splits, policy):
         input_shape=splits.image_shape,
         num_classes=splits.num_classes,
     )
-    steps_per_epoch = math.ceil(splits.num_train / cfg.trainer.batch_size)
+    steps = steps_per_epoch(splits.num_train, cfg.trainer.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(cfg.trainer, steps_per_epoch)),
+        optimizer=keras.optimizers.Adam(learning_rate(cfg.trainer, steps)),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model
-
-
-def _fit(model, cfg: DictConfig, train, val, clean) -> dict[str, list[float]]:
-    """Train on ``train`` batches; return the per-epoch history, clean-train included."""
-    logger = EpochLogger(artifacts.log_epoch)
-    model.fit(
-        train,
-        validation_data=val,
-        epochs=cfg.trainer.epochs,
-        callbacks=[CleanEvaluation(clean), logger],
-        verbose=cfg.trainer.verbose,
-        shuffle=False,  # the training batches are already shuffled, with the run's seed
-    )
-    return logger.history
 
 
 def learning_rate(trainer, steps_per_epoch: int):

@@ -108,6 +108,12 @@ class Policy:
         """The model's augmentation block (:func:`augmentation_block` of ``model_layers``)."""
         return augmentation_block(self.model_layers)
 
+    def pipeline_layers(self) -> list[keras.layers.Layer]:
+        """The Keras layers that run in the ``tf.data`` pipeline (their seed states are
+        checkpointed with the model)."""
+        placed = [] if self.placement == "model" else list(self.image_layers)
+        return placed + list(self.mix_layers)
+
     @property
     def mixes_labels(self) -> bool:
         return bool(self.mix_layers)

@@ -53,7 +53,16 @@ MOBILENET_V2_MIN_SIZE = 32
 
 
 class ConfigError(ValueError):
-    """A config value is out of its allowed range, or values that cannot work together."""
+    """Config values out of their allowed range, or values that cannot work together.
+
+    Args:
+        problems: One line per bad value: the value, what is allowed, the way out.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        self.error_tag = "invalid config: " + "; ".join(self.problems)  # one line, for tags
+        super().__init__("invalid config:\n  " + "\n  ".join(self.problems))
 
 
 def validate(cfg: DictConfig) -> None:
@@ -70,8 +79,12 @@ def validate(cfg: DictConfig) -> None:
     ]
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: must be >= 0")
+    if cfg.tracking.stale_after_s < 1:
+        problems.append(
+            f"tracking.stale_after_s={cfg.tracking.stale_after_s}: must be >= 1 (seconds)"
+        )
     if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+        raise ConfigError(problems)
 
 
 def is_option(node: DictConfig, schema: type) -> bool:

@@ -255,18 +255,33 @@ class TrackingConfig:
             the directory the command was launched from; artifacts go next to the database.
         experiment: MLflow experiment name.
         log_model: Log the trained model with MLflow's Keras flavor.
+        checkpoints: Folder of the per-epoch checkpoints that let a killed run resume
+            (one subfolder per run key, removed when the run finishes); null: ``checkpoints/``
+            beside a SQLite store, else ``$AUGSWEEP_CACHE_DIR/checkpoints``.
+        stale_after_s: A RUNNING run of another host whose heartbeat (updated every epoch)
+            is older than this many seconds is taken for dead, reaped and resumed. On the
+            same host, a run is dead when its process is gone.
     """
 
     uri: str = "sqlite:///mlruns/mlflow.db"
     experiment: str = "augsweep"
     log_model: bool = True
+    checkpoints: str | None = None
+    stale_after_s: int = 900
 
 
 @dataclass
 class Config:
-    """The root config composed from ``conf/config.yaml``."""
+    """The root config composed from ``conf/config.yaml``.
+
+    Attributes:
+        seed: Seeds the data split, the initial weights and every random layer.
+        rerun: Train again even when a run of the same config already finished (a new
+            run); by default a relaunch skips finished runs and resumes killed ones.
+    """
 
     seed: int = 0
+    rerun: bool = False
     dataset: DatasetConfig = MISSING
     model: ModelConfig = MISSING
     augment: AugmentConfig = MISSING

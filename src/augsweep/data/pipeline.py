@@ -6,6 +6,8 @@ parallel); validation and clean-train batches never are.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -14,6 +16,7 @@ from augsweep.data.splits import Splits
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 4096
+EPOCH_SEED_STRIDE = 100_003  # epoch e of seed s shuffles with s * stride + e
 
 
 def batches(
@@ -25,6 +28,7 @@ def batches(
     cache: bool | str = True,
     augment_example: Callable | None = None,
     augment_batch: Callable | None = None,
+    epochs: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Batch examples for Keras: one-hot float labels, optional seeded shuffle, prefetch.
 
@@ -32,6 +36,13 @@ def batches(
     random draws. Augmentation in the input pipeline (training batches only) runs in
     parallel on the CPU: ``augment_example`` on single examples before batching,
     ``augment_batch`` on the batches (e.g. MixUp and CutMix, which mix labels too).
+
+    With ``epochs=(first, last)`` the dataset holds the batches of epochs ``first`` to
+    ``last - 1`` one after the other (train it with ``steps_per_epoch``), each epoch
+    shuffled with a seed made of ``shuffle_seed`` and the epoch's number: a run resumed at
+    epoch ``k`` sees the same order as one never interrupted. (TensorFlow's
+    ``reshuffle_each_iteration`` draws each epoch's order from a state that lives in the
+    dataset object and cannot be set to epoch ``k``.)
 
     Args:
         examples: Unbatched ``(image, label)`` examples.
@@ -42,6 +53,8 @@ def batches(
             prefix for a file cache (see :meth:`Splits.cache_for`), False not at all.
         augment_example: Maps ``(image, one_hot)`` to an augmented pair, or None.
         augment_batch: Maps ``(images, one_hots)`` to an augmented pair, or None.
+        epochs: ``(first, last)``: the epochs the dataset holds; None: one pass, which
+            reshuffles at every iteration.
 
     Returns:
         Batched ``(images, one_hot_labels)``.
@@ -53,11 +66,23 @@ def batches(
     ds = examples.map(one_hot, num_parallel_calls=AUTOTUNE)
     if cache:
         ds = ds.cache(cache if isinstance(cache, str) else "")
-    if shuffle_seed is not None:
-        ds = ds.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
-    if augment_example is not None:
-        ds = ds.map(augment_example, num_parallel_calls=AUTOTUNE)
-    ds = ds.batch(batch_size)
+
+    def one_epoch(seed, reshuffle: bool):
+        shuffled = ds
+        if shuffle_seed is not None:
+            shuffled = ds.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=reshuffle)
+        if augment_example is not None:
+            shuffled = shuffled.map(augment_example, num_parallel_calls=AUTOTUNE)
+        return shuffled.batch(batch_size)
+
+    if epochs is None:
+        ds = one_epoch(shuffle_seed, reshuffle=True)
+    else:
+        # One dataset per epoch, chained: with a global seed set (keras.utils.set_random_seed)
+        # tf.data takes only Python ints as shuffle seeds, not an epoch tensor of flat_map.
+        stride = EPOCH_SEED_STRIDE * (shuffle_seed or 0)
+        parts = [one_epoch(stride + epoch, reshuffle=False) for epoch in range(*epochs)]
+        ds = functools.reduce(tf.data.Dataset.concatenate, parts)
     if augment_batch is not None:
         ds = ds.map(augment_batch, num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
@@ -69,10 +94,11 @@ def input_pipelines(
     seed: int,
     eval_batch_size: int = 256,
     *,
+    epochs: tuple[int, int] = (0, 1),
     augment_example: Callable | None = None,
     augment_batch: Callable | None = None,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset, tf.data.Dataset]:
-    """The run's batches: training (shuffled, augmented in the pipeline if asked),
+    """The run's batches: training (shuffled per epoch, augmented in the pipeline if asked),
     validation and clean-train (never augmented or mixed: hard one-hot labels).
 
     Args:
@@ -80,6 +106,8 @@ def input_pipelines(
         batch_size: Training examples per batch.
         seed: Seeds the shuffling of the training examples.
         eval_batch_size: Examples per validation and clean-train batch.
+        epochs: ``(first, last)``: the training epochs to hold (see :func:`batches`);
+            train with ``steps_per_epoch=steps_per_epoch(splits.num_train, batch_size)``.
         augment_example: The policy's per-example stage (``Policy.example_stage()``).
         augment_batch: The policy's per-batch stage (``Policy.batch_stage()``).
 
@@ -97,5 +125,11 @@ def input_pipelines(
         shuffle_seed=seed,
         augment_example=augment_example,
         augment_batch=augment_batch,
+        epochs=epochs,
     )
     return train, batched("val", eval_batch_size), batched("clean_train", eval_batch_size)
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Batches per epoch (the last one may be smaller)."""
+    return math.ceil(num_examples / batch_size)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,45 @@ def sweep_runs(client: MlflowClient, sweep_id: str, experiment_ids: Sequence[str
     return [run for run in runs if run.data.tags.get(Tag.ROLE) != "sweep"]
 
 
+def job_table(parent_tags: dict[str, str], names: Sequence[str] = ()) -> list[dict]:
+    """Every job of a sweep with what became of it, by job number, from its parent's tags.
+
+    A job that recorded its start but not its end died with its process (``killed``); a job
+    of ``names`` (the sweep's list, when known) that recorded nothing never started.
+
+    Args:
+        parent_tags: The tags of the sweep's parent run (``augsweep.job.<num>`` records).
+        names: Every job's run name, by job number, when the sweep knows them.
+
+    Returns:
+        One dict per job: ``job`` (0-based), ``name``, ``overrides``, ``outcome``,
+        ``run_id``, ``detail``, ``error``, ``seconds``.
+    """
+    records = {
+        int(name.removeprefix(Tag.JOB_RECORD)): json.loads(value)
+        for name, value in parent_tags.items()
+        if name.startswith(Tag.JOB_RECORD) and name.removeprefix(Tag.JOB_RECORD).isdigit()
+    }
+    table = []
+    for num in range(max(len(names), max(records, default=-1) + 1)):
+        record = records.get(num, {"outcome": "not started"})
+        if record.get("outcome") == "started":
+            record = {**record, "outcome": "killed", "error": "its process ended mid-job"}
+        table.append(
+            {
+                "job": num,
+                "name": record.get("name") or (names[num] if num < len(names) else ""),
+                "overrides": " ".join(record.get("overrides", ())),
+                "outcome": record.get("outcome"),
+                "run_id": record.get("run_id"),
+                "detail": record.get("detail", ""),
+                "error": record.get("error", ""),
+                "seconds": record.get("seconds"),
+            }
+        )
+    return table
+
+
 def load_records(client: MlflowClient, runs: Sequence[Run]) -> list[RunRecord]:
     """Fetch the per-epoch curves of each run."""
     records = []
@@ -84,8 +124,19 @@ def load_records(client: MlflowClient, runs: Sequence[Run]) -> list[RunRecord]:
     return records
 
 
-def build_report(records: Sequence[RunRecord], out_dir: Path, title: str) -> list[Path]:
-    """Write the four report files into ``out_dir`` and return their paths."""
+def build_report(
+    records: Sequence[RunRecord], out_dir: Path, title: str, jobs: Sequence[dict] = ()
+) -> list[Path]:
+    """Write the four report files into ``out_dir`` and return their paths.
+
+    Args:
+        records: The runs to compare.
+        out_dir: Where to write.
+        title: The report's title.
+        jobs: Every job of the sweep with what became of it
+            (:func:`augsweep.tracking.sweep.job_table`), listed in ``summary.md`` with the
+            jobs that never got a run.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = [
         {"label": r.run.info.run_name, "group": r.row["augment"], "history": r.history}
@@ -107,7 +158,7 @@ def build_report(records: Sequence[RunRecord], out_dir: Path, title: str) -> lis
     ]
     rows = [r.row for r in records]
     paths.append(_write_csv(rows, out_dir / REPORT_FILES[2]))
-    paths.append(_write_markdown(rows, records, out_dir / REPORT_FILES[3], title))
+    paths.append(_write_markdown(rows, records, out_dir / REPORT_FILES[3], title, jobs))
     return paths
 
 
@@ -135,7 +186,7 @@ def policy_means(rows: Sequence[dict]) -> list[dict]:
     return table
 
 
-def _write_markdown(rows, records, path: Path, title: str) -> Path:
+def _write_markdown(rows, records, path: Path, title: str, jobs: Sequence[dict] = ()) -> Path:
     shown = COLUMNS[:-2]
     lines = [
         f"# {title}",
@@ -164,6 +215,7 @@ def _write_markdown(rows, records, path: Path, title: str) -> Path:
     ]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row[key]) for key in shown) + " |")
+    lines += _left_out_lines(rows) + _job_lines(jobs)
     fingerprints = {r.run.data.tags.get(Tag.DATA_FINGERPRINT) for r in records} - {None}
     if len(fingerprints) > 1:
         lines += [
@@ -174,6 +226,36 @@ def _write_markdown(rows, records, path: Path, title: str) -> Path:
         ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _left_out_lines(rows: Sequence[dict]) -> list[str]:
+    """The runs kept out of the means (not FINISHED), with why."""
+    out = [row for row in rows if row["status"] != "FINISHED"]
+    if not out:
+        return []
+    lines = ["", "Not in the means (not FINISHED):", ""]
+    for row in out:
+        why = f": {row['error']}" if row["error"] else ""
+        lines.append(f"- {row['run_name']} ({row['status']}{why})")
+    return lines
+
+
+def _job_lines(jobs: Sequence[dict]) -> list[str]:
+    """Every job of the sweep: what became of it, its run, why it failed."""
+    if not jobs:
+        return []
+    lines = [
+        "",
+        "## Jobs",
+        "",
+        "| job | run | outcome | run_id | detail |",
+        "|---|---|---|---|---|",
+    ]
+    for job in jobs:
+        detail = job["error"] or job["detail"]
+        cells = [str(job["job"] + 1), job["name"], job["outcome"], job["run_id"] or "", detail]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return lines
 
 
 def _data_lines(records) -> list[str]:
@@ -195,6 +277,45 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value).replace("|", "/")
+
+
+def sweep_parent(client: MlflowClient, sweep_id: str, experiment_ids: Sequence[str]) -> Run | None:
+    """The parent run of a sweep (None for a sweep without one)."""
+    parents = client.search_runs(
+        list(experiment_ids),
+        filter_string=f"tags.{Tag.SWEEP_ID} = '{sweep_id}' and tags.`{Tag.ROLE}` = 'sweep'",
+        max_results=1,
+    )
+    return parents[0] if parents else None
+
+
+def with_job_runs(client: MlflowClient, runs: Sequence[Run], jobs: Sequence[dict]) -> list[Run]:
+    """The runs of a sweep's jobs, one per job that has one, in job order.
+
+    A job without a recorded run id (it failed or was killed inside its run) gets the
+    newest of ``runs`` tagged with its job number; a job that skipped to a run trained
+    earlier (in another sweep) gets that run. Without job records: ``runs`` as they are.
+
+    Args:
+        client: Client of the tracking store.
+        runs: The runs tagged with the sweep's id, oldest first.
+        jobs: :func:`job_table` rows; their ``run_id`` is filled in where found.
+
+    Returns:
+        The runs to report.
+    """
+    if not jobs:
+        return list(runs)
+    by_job = {run.data.tags.get(Tag.JOB): run for run in runs}  # oldest first: newest wins
+    by_id = {run.info.run_id: run for run in runs}
+    chosen: dict[str, Run] = {}
+    for job in jobs:
+        if not job["run_id"] and str(job["job"]) in by_job:
+            job["run_id"] = by_job[str(job["job"])].info.run_id
+        if job["run_id"] and job["run_id"] not in chosen:
+            run_id = job["run_id"]
+            chosen[run_id] = by_id[run_id] if run_id in by_id else client.get_run(run_id)
+    return list(chosen.values())
 
 
 def latest_sweep_id(client: MlflowClient, experiment_id: str) -> str:
@@ -238,8 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = sweep_runs(client, sweep_id, experiment_ids)
     if not runs:
         parser.error(f"no runs tagged sweep_id={sweep_id!r} in {args.tracking_uri}")
+    parent = sweep_parent(client, sweep_id, experiment_ids)
+    jobs = job_table(parent.data.tags) if parent else []
+    runs = with_job_runs(client, runs, jobs)
     out = args.out or Path("reports") / sweep_id
-    paths = build_report(load_records(client, runs), out, f"sweep {sweep_id}")
+    paths = build_report(load_records(client, runs), out, f"sweep {sweep_id}", jobs)
     print("\n".join(str(p) for p in paths))
     return 0
 

@@ -6,9 +6,12 @@ run logs while it lives is :mod:`augsweep.tracking.artifacts`.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
+import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,12 +92,17 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
 def first_line(error: BaseException) -> str:
     """``"Type: first line of the message"``, short enough for a tag.
 
-    Hydra's ``InstantiationException`` is unwrapped to the error that caused it.
+    Hydra's ``InstantiationException`` is unwrapped to the error that caused it, and
+    terminal color codes (Keras colors some of its messages) are removed. An error that
+    carries its own tag text (attribute ``error_tag``, e.g. a diverged run's
+    ``"diverged: loss is NaN at epoch 3"``) is tagged with it.
     """
     from hydra.errors import InstantiationException
 
     while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__
+    if getattr(error, "error_tag", None):
+        return str(error.error_tag)[:500]
     lines = ANSI_ESCAPE.sub("", str(error)).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text[:500]
@@ -107,29 +115,39 @@ def tracked_run(
     run_name: str,
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
+    run_id: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """Start a run and end it with the status it earned.
+    """Start a run (or reopen ``run_id``) and end it with the status it earned.
 
     The run ends FINISHED if the block completes, KILLED on Ctrl-C or SIGTERM, and FAILED
     on any other exception, with the error's first line in tag ``error``. The exception is
-    re-raised.
+    re-raised. The run is tagged with its owner (host, process) and a heartbeat, so that a
+    relaunch can tell a live run from one whose process died.
 
     Args:
         client: Client of the tracking store.
         experiment_id: Experiment to log into.
-        run_name: Display name of the run.
-        tags: Tags set when the run is created.
-        parent_run_id: Nests the run under this one (a sweep's parent run).
+        run_name: Display name of a new run.
+        tags: Tags set when the run is created or reopened.
+        parent_run_id: Nests a new run under this one (a sweep's parent run).
+        run_id: Reopen this run (a resumed one) instead of creating one; its ``error``
+            tag is removed.
 
     Yields:
         The active run.
     """
-    all_tags = dict(tags)
-    if parent_run_id:
-        all_tags[Tag.PARENT] = parent_run_id
-    created = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    all_tags = {**tags, **owner_tags()}
+    if run_id is None:
+        if parent_run_id:
+            all_tags[Tag.PARENT] = parent_run_id
+        run_id = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+    else:
+        if Tag.ERROR in client.get_run(run_id).data.tags:
+            client.delete_tag(run_id, Tag.ERROR)
+        for key, value in all_tags.items():
+            client.set_tag(run_id, key, value)
     # An explicit run_id keeps a stray MLFLOW_RUN_ID in the environment from taking over.
-    run = mlflow.start_run(run_id=created.info.run_id)
+    run = mlflow.start_run(run_id=run_id)
     try:
         with _sigterm_as_interrupt():
             yield run
@@ -141,6 +159,24 @@ def tracked_run(
         raise
     else:
         _end_run(RunStatus.FINISHED)
+
+
+def owner_tags() -> dict[str, str]:
+    """Tags naming this process as a run's owner, with a fresh heartbeat."""
+    return {
+        Tag.HOST: socket.gethostname(),
+        Tag.OWNER: f"{boot_id()}:{os.getpid()}",
+        Tag.HEARTBEAT: str(int(time.time())),
+    }
+
+
+def boot_id() -> str:
+    """This machine's boot id (Linux), so that a pid from before a reboot is not mistaken
+    for a live process; empty where the system has none."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _end_run(status: int, error: str | None = None) -> None:

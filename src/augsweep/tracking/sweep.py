@@ -1,17 +1,20 @@
-"""Sweeps: a parent MLflow run per Hydra multirun, finished (orphaned jobs closed, report
-built, parent closed) when the jobs are done.
+"""Sweeps: a parent MLflow run per Hydra multirun, a record of every job, and the end of
+the sweep (orphaned runs closed, report built, parent closed with the status it earned).
 
 :class:`SweepTracker` is a Hydra callback (see ``conf/config.yaml``). In the launching
-process, before any job, it creates the experiment and the sweep's parent run once (no race
-between jobs on a new SQLite store) and writes ``sweep.json`` into the sweep directory; every
-job, in whatever process or machine the launcher puts it, reads that file to nest its run.
-When the jobs have ended it builds the comparison report from MLflow. Hydra skips
-``on_multirun_end`` when a job failed, so the report is also hooked on interpreter exit.
+process, before any job, it reaps runs left RUNNING by dead processes, finds the sweep's
+parent run (a relaunch of the same command reuses it: same sweep key) or creates it, lists
+the sweep's jobs, and writes ``sweep.json`` into the sweep directory; every job, in whatever
+process or machine the launcher puts it, reads that file to nest its run and records what
+became of it on the parent run (:func:`record_job`). When the jobs have ended it builds the
+report from MLflow. Hydra skips ``on_multirun_end`` when a job failed, so the end is also
+hooked on interpreter exit.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import secrets
 import time
@@ -24,6 +27,10 @@ from omegaconf import DictConfig
 from augsweep.tracking.tags import Tag
 
 SWEEP_FILE = "sweep.json"
+EXIT_FAILED = 1  # the exit code of a sweep with a failed job (augsweep.cli has them all)
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# What became of a job, in the order the summary counts them.
+OUTCOMES = ("trained", "resumed", "skipped", "elsewhere", "failed", "killed", "not started")
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,9 @@ class SweepInfo:
         tracking_uri: The resolved tracking URI.
         swept_keys: Config keys that vary between the jobs; a job's run is named after
             its values of these (``augment=flip``).
+        jobs: Every job's overrides, by job number (empty when the sweeper is not
+            Hydra's basic one, whose jobs are known only as they come).
+        sweep_key: The sweep's key (tag ``sweep_key`` of the parent run).
     """
 
     sweep_id: str
@@ -44,11 +54,17 @@ class SweepInfo:
     experiment_id: str
     tracking_uri: str
     swept_keys: tuple[str, ...] = ()
+    jobs: tuple[tuple[str, ...], ...] = ()
+    sweep_key: str = ""
 
     def swept_overrides(self, job_overrides: list[str]) -> list[str]:
         """The job's overrides of the swept keys (all of them if none is swept)."""
         swept = [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in self.swept_keys]
         return swept or list(job_overrides)
+
+    def job_name(self, num: int) -> str:
+        """Job ``num``'s run name before it runs: its overrides of the swept keys."""
+        return ",".join(self.swept_overrides(list(self.jobs[num])))
 
     def write(self, sweep_dir: Path) -> Path:
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +79,7 @@ class SweepInfo:
             return None
         fields = json.loads(path.read_text())
         fields["swept_keys"] = tuple(fields.get("swept_keys", ()))
+        fields["jobs"] = tuple(tuple(job) for job in fields.get("jobs", ()))
         return cls(**fields)
 
 
@@ -76,9 +93,44 @@ def swept_keys(config: DictConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(keys))
 
 
+def expected_jobs(config: DictConfig) -> tuple[tuple[str, ...], ...]:
+    """Every job of a basic-sweeper multirun, by job number, before any job runs.
+
+    Written here because Hydra computes this list inside its private
+    ``hydra._internal.core_plugins.basic_sweeper`` only: the same rules (the preset's
+    ``hydra.sweeper.params`` first, the command line's overrides after, a later value of
+    a key replacing an earlier one in its place; the cartesian product in that order).
+    Other sweepers (Optuna, ...) choose their jobs as they go: empty.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
+        return ()
+    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
+    parsed = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
+    axes: dict[str, list[str]] = {}
+    for override in parsed:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+        else:
+            axes[key] = [f"{key}={override.get_value_element_as_str()}"]
+    return tuple(tuple(job) for job in itertools.product(*axes.values()))
+
+
 def new_sweep_id() -> str:
     """A sortable, unique id: ``YYYYmmdd-HHMMSS-xxxxxx``."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def record_job(info: SweepInfo, num: int, record: dict) -> None:
+    """Record what became of job ``num`` on the sweep's parent run (tag
+    ``augsweep.job.<num>``, JSON): ``overrides``, ``outcome`` (one of :data:`OUTCOMES`, or
+    ``started``), ``run_id``, ``error``, ``seconds``, ``detail``."""
+    from augsweep.tracking import store
+
+    client = store.connect(info.tracking_uri)
+    client.set_tag(info.parent_run_id, f"{Tag.JOB_RECORD}{num}", json.dumps(record)[:8000])
 
 
 class SweepTracker(Callback):
@@ -89,24 +141,42 @@ class SweepTracker(Callback):
         self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from augsweep.tracking import store
+        from augsweep.config.run_key import sweep_key
+        from augsweep.tracking import relaunch, store
 
         uri = store.resolve_uri(config.tracking.uri)
         client = store.connect(uri)
         experiment_id = store.ensure_experiment(client, config.tracking.experiment)
+        reaped = relaunch.reap(client, [experiment_id], config.tracking.stale_after_s)
+        for run in reaped:
+            print(f"reaped run {run.info.run_id} ({run.info.run_name}): left RUNNING by "
+                  f"a dead process ({relaunch.owner_text(run)}), now KILLED")  # fmt: skip
         self.sweep_dir = Path(config.hydra.sweep.dir).absolute()
-        sweep_id = new_sweep_id()
-        parent = client.create_run(
-            experiment_id,
-            run_name=f"sweep {sweep_id}",
-            tags={
-                Tag.SWEEP_ID: sweep_id,
-                Tag.ROLE: "sweep",
-                Tag.SWEEP_DIR: str(self.sweep_dir),
-                Tag.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
-            },
+        key = sweep_key(
+            config, config.hydra.overrides.task, config.hydra.sweeper.get("params") or {}
         )
-        self.info = SweepInfo(sweep_id, parent.info.run_id, experiment_id, uri, swept_keys(config))
+        tags = {
+            Tag.SWEEP_DIR: str(self.sweep_dir),
+            Tag.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
+            **store.owner_tags(),
+        }
+        parent = _reopen_parent(client, experiment_id, key, tags)
+        if parent is None:
+            sweep_id = new_sweep_id()
+            tags.update({Tag.SWEEP_ID: sweep_id, Tag.ROLE: "sweep", Tag.SWEEP_KEY: key})
+            parent = client.create_run(experiment_id, run_name=f"sweep {sweep_id}", tags=tags)
+        else:
+            print(f"relaunch of sweep {parent.data.tags[Tag.SWEEP_ID]}: finished runs are "
+                  "skipped, killed ones resumed")  # fmt: skip
+        self.info = SweepInfo(
+            parent.data.tags.get(Tag.SWEEP_ID) or tags[Tag.SWEEP_ID],
+            parent.info.run_id,
+            experiment_id,
+            uri,
+            swept_keys(config),
+            expected_jobs(config),
+            key,
+        )
         self.info.write(self.sweep_dir)
         # Report and close the parent run on any exit: a failed job (Hydra then skips
         # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler.
@@ -114,18 +184,42 @@ class SweepTracker(Callback):
         store.interrupt_on_sigterm()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        self.finish()
+        if self.finish() != "FINISHED":
+            raise SystemExit(EXIT_FAILED)  # a job failed (jobs record failures, never raise)
 
-    def finish(self) -> None:
-        """Build the report, close the parent run and say where everything is (once)."""
+    def finish(self) -> str | None:
+        """Build the report, close the parent run and say where everything is (once).
+
+        Returns:
+            The parent run's status, or None if the sweep was already finished.
+        """
         if self.info is None:
-            return
+            return None
         info, self.info = self.info, None
         atexit.unregister(self.finish)
-        finish_sweep(info, self.sweep_dir)
+        return finish_sweep(info, self.sweep_dir)
 
 
-def finish_sweep(info: SweepInfo, sweep_dir: Path) -> list[Path]:
+def _reopen_parent(client, experiment_id: str, key: str, tags: dict):
+    """The parent run of an earlier launch of the same sweep, set RUNNING again, or None."""
+    parents = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.{Tag.SWEEP_KEY} = '{key}' and tags.`{Tag.ROLE}` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not parents:
+        return None
+    parent = parents[0]
+    client.update_run(parent.info.run_id, status="RUNNING")
+    if Tag.ERROR in parent.data.tags:
+        client.delete_tag(parent.info.run_id, Tag.ERROR)
+    for name, value in tags.items():
+        client.set_tag(parent.info.run_id, name, value)
+    return parent
+
+
+def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     """End a sweep: close orphaned job runs, build the report, close the parent run.
 
     Args:
@@ -133,40 +227,50 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> list[Path]:
         sweep_dir: Hydra's sweep directory, where the report is written.
 
     Returns:
-        The report's files.
+        The parent run's status (FINISHED, FAILED or KILLED).
     """
-    from augsweep.tracking import report, store
+    from augsweep.tracking import relaunch, report, store
 
     client = store.connect(info.tracking_uri)
+    for run in report.sweep_runs(client, info.sweep_id, [info.experiment_id]):
+        if run.info.status == "RUNNING" and not relaunch.owner_alive(run, float("inf")):
+            relaunch.reap_run(client, run, "its job ended without closing it")
+    parent_tags = client.get_run(info.parent_run_id).data.tags
+    jobs = report.job_table(parent_tags, [info.job_name(num) for num in range(len(info.jobs))])
     runs = report.sweep_runs(client, info.sweep_id, [info.experiment_id])
-    orphans = [run for run in runs if run.info.status == "RUNNING"]
-    for run in orphans:  # its process died without closing it
-        client.set_tag(run.info.run_id, Tag.ERROR, "job ended without closing its run")
-        client.set_terminated(run.info.run_id, "FAILED")
-    if orphans:
-        runs = report.sweep_runs(client, info.sweep_id, [info.experiment_id])
+    runs = report.with_job_runs(client, runs, jobs)
     paths: list[Path] = []
     try:
         records = report.load_records(client, runs)
-        paths = report.build_report(records, sweep_dir, f"sweep {info.sweep_id}")
+        paths = report.build_report(records, sweep_dir, f"sweep {info.sweep_id}", jobs)
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
     finally:
-        client.set_terminated(info.parent_run_id, sweep_status(runs))
-    print(
-        f"\nSweep {info.sweep_id}: {len(runs)} runs "
-        f"({', '.join(f'{r.info.run_name}: {r.info.status}' for r in runs)})"
-    )
-    if paths:
-        print(f"Report: {sweep_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
+        status = sweep_status(jobs)
+        client.set_terminated(info.parent_run_id, status)
+    _print_summary(info, jobs, sweep_dir if paths else None)
+    return status
+
+
+def sweep_status(jobs: list[dict]) -> str:
+    """The parent run's status: KILLED if a job was killed or never started, FAILED if one
+    failed, else FINISHED."""
+    outcomes = {job["outcome"] for job in jobs}
+    if outcomes & {"killed", "not started"}:
+        return "KILLED"
+    if "failed" in outcomes:
+        return "FAILED"
+    return "FINISHED" if jobs else "FAILED"
+
+
+def _print_summary(info: SweepInfo, jobs: list[dict], report_dir: Path | None) -> None:
+    counts = {outcome: sum(j["outcome"] == outcome for j in jobs) for outcome in OUTCOMES}
+    shown = ", ".join(f"{outcome} {n}" for outcome, n in counts.items() if n)
+    print(f"\nSweep {info.sweep_id}: {len(jobs)} jobs: {shown or 'none ran'}")
+    for job in jobs:
+        if job["outcome"] in ("failed", "killed", "not started"):
+            why = f": {job['error']}" if job["error"] else ""
+            print(f"  job {job['job'] + 1} {job['name']}: {job['outcome']}{why}")
+    if report_dir:
+        print(f"Report: {report_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
     print("MLflow UI: make ui, then open http://127.0.0.1:5000")
-    return paths
-
-
-def sweep_status(runs) -> str:
-    """The parent run's status: KILLED or FAILED if any job run is, else FINISHED."""
-    statuses = {run.info.status for run in runs}
-    for status in ("KILLED", "FAILED"):
-        if status in statuses:
-            return status
-    return "FINISHED" if runs else "FAILED"

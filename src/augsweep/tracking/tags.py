@@ -20,3 +20,14 @@ class Tag:
     SWEEP_DIR = "sweep_dir"
     SWEEP_OVERRIDES = "sweep_overrides"
     PARENT = "mlflow.parentRunId"  # MLflow's own: nests a run under another
+    # Run identity and relaunching (augsweep.tracking.relaunch):
+    RUN_KEY = "run_key"  # hash of the config that decides the result (config/run_key.py)
+    SWEEP_KEY = "sweep_key"  # on a sweep's parent run: hash of the sweep's command
+    JOB = "augsweep.job"  # a job's run: its number in the sweep
+    JOB_RECORD = "augsweep.job."  # prefix, on the parent: one JSON record per job number
+    HOST = "augsweep.host"  # who owns a RUNNING run: host name,
+    OWNER = "augsweep.owner"  # boot id and pid of the process,
+    HEARTBEAT = "augsweep.heartbeat"  # and the Unix time it last showed life (every epoch)
+    REAPED = "augsweep.reaped"  # set when a dead owner's run was closed as KILLED
+    RESUMED = "augsweep.resumed"  # epochs done when the run was last resumed
+    PREVIOUS_RUN = "augsweep.previous_run"  # a run of the same config on other data

@@ -1,0 +1,88 @@
+"""Run identity: a key per run config, and one per sweep, so that relaunching is safe.
+
+Two jobs with the same run key are the same experiment: a relaunch skips a finished run of
+that key and resumes a killed one (:mod:`augsweep.tracking.relaunch`). The key hashes the
+resolved config without what cannot change the result (:data:`EXCLUDED`). The data itself is
+compared separately, by its fingerprint, once it is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from augsweep.augment.catalogue import used_catalogue
+
+KEY_VERSION = "augsweep-run-key-1"
+# Dotted config keys left out of the run key, and why:
+EXCLUDED = (
+    "tracking",  # where results are logged, not what they are
+    "rerun",  # asks to train again; the run itself is the same experiment
+    "trainer.verbose",  # console output only
+    "trainer.eval_batch_size",  # inference batch size: speed, not results
+    "dataset.cache",  # where decoded images are cached: speed, not results
+    "hydra",  # Hydra's own settings (output folders, launcher), never in the job's config
+)
+
+
+def run_key(cfg: DictConfig) -> str:
+    """The key of a run: a 16-hex-digit hash of what decides its result.
+
+    Of the technique catalogue only the specs the policy uses count, so editing an unused
+    technique does not change the key of every run.
+
+    Args:
+        cfg: The composed root config.
+
+    Returns:
+        The key, e.g. ``"3f9a0c1e2b4d5a6f"``.
+    """
+    node = OmegaConf.to_container(cfg, resolve=True)
+    node["augment"]["techniques"] = used_catalogue(cfg.augment)
+    return _digest(_without(node, EXCLUDED))
+
+
+def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:
+    """The key of a sweep: the base config and the sweep's overrides (in any order).
+
+    Relaunching the same sweep command gives the same key, so the relaunch reuses the
+    sweep's parent run.
+
+    Args:
+        base: The sweep's composed config (without the swept values).
+        overrides: The command line's overrides, e.g. ``["augment=none,flip", "seed=0"]``.
+        params: ``hydra.sweeper.params`` (a preset's sweep).
+
+    Returns:
+        The key.
+    """
+    node = OmegaConf.to_container(base, resolve=False)
+    return _digest(
+        {
+            "base": _without(node, EXCLUDED),
+            "overrides": sorted(overrides),
+            "params": {key: str(value) for key, value in sorted(params.items())},
+        }
+    )
+
+
+def _without(node: dict[str, Any], dotted_keys: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``node`` without the given dotted keys (absent ones are ignored)."""
+    node = json.loads(json.dumps(node, default=str))
+    for dotted in dotted_keys:
+        *parents, last = dotted.split(".")
+        parent = node
+        for part in parents:
+            parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+        if isinstance(parent, dict):
+            parent.pop(last, None)
+    return node
+
+
+def _digest(node: Any) -> str:
+    text = json.dumps([KEY_VERSION, node], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

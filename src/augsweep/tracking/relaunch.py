@@ -1,0 +1,187 @@
+"""Relaunching safely: what to do with a job whose config may have run before, and reaping
+runs whose process died.
+
+A job looks up its run key (:func:`augsweep.config.run_key.run_key`) in the experiment
+(:func:`plan_run`):
+
+- a FINISHED run on the same data: skip it and report its result;
+- a RUNNING run whose owner is alive: skip it, saying where it runs (never train the same
+  key twice at once);
+- a KILLED or FAILED run, or a RUNNING one whose owner died: resume it, in the same run;
+- a run that diverged: skip it (it would diverge again), unless ``rerun=true``;
+- only runs on other data (another fingerprint): train a new run;
+- none: train a new run.
+
+MLflow leaves the run of a killed process RUNNING forever (mlflow issue 10510): an owner is
+dead when, on the same host and boot, its pid is gone, or, on another host, its heartbeat is
+older than ``tracking.stale_after_s``. :func:`reap` closes such runs as KILLED.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from augsweep.tracking.store import boot_id
+from augsweep.tracking.tags import Tag
+
+NEW, SKIP, RESUME, ELSEWHERE = "new", "skip", "resume", "elsewhere"
+DIVERGED_PREFIX = "diverged:"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a job does about its run key.
+
+    Attributes:
+        action: ``new`` (train a new run), ``skip`` (a finished or diverged run stands),
+            ``resume`` (reopen ``run`` and continue) or ``elsewhere`` (``run`` is being
+            trained by a live process).
+        run: The run concerned (None for a new run without history).
+        reason: One line for the console, e.g. ``finished run 3f9a...``.
+        previous_run_id: For a new run: the run of the same config on other data, if any.
+    """
+
+    action: str
+    run: Run | None = None
+    reason: str = ""
+    previous_run_id: str | None = None
+
+
+def plan_run(
+    client: MlflowClient,
+    experiment_id: str,
+    key: str,
+    fingerprint: str,
+    *,
+    rerun: bool = False,
+    stale_after_s: float = 900,
+) -> Plan:
+    """Decide what a job does, from the runs of its key already in the experiment.
+
+    A RUNNING run whose owner died is reaped (closed as KILLED) here and then resumed.
+
+    Args:
+        client: Client of the tracking store.
+        experiment_id: The experiment to look in.
+        key: The job's run key.
+        fingerprint: The job's data fingerprint.
+        rerun: Train a new run even if one finished (still never beside a live one).
+        stale_after_s: Heartbeat age after which another host's run counts as dead.
+
+    Returns:
+        The :class:`Plan`.
+    """
+    runs = runs_of_key(client, experiment_id, key)
+    same_data = [r for r in runs if r.data.tags.get(Tag.DATA_FINGERPRINT) == fingerprint]
+    for run in same_data:
+        if run.info.status == "RUNNING" and owner_alive(run, stale_after_s):
+            return Plan(ELSEWHERE, run, f"running as run {run.info.run_id} ({owner_text(run)})")
+    if rerun:
+        return Plan(NEW, reason="rerun=true")
+    if same_data:
+        return _plan_existing(client, same_data[0], stale_after_s)
+    if runs:
+        old = runs[0]
+        return Plan(
+            NEW,
+            reason=f"the data changed since run {old.info.run_id} (data_fingerprint "
+            f"{old.data.tags.get(Tag.DATA_FINGERPRINT)} -> {fingerprint}): a new run",
+            previous_run_id=old.info.run_id,
+        )
+    return Plan(NEW)
+
+
+def _plan_existing(client: MlflowClient, run: Run, stale_after_s: float) -> Plan:
+    """The plan for the newest run of the key on the same data (its owner is not alive)."""
+    status, run_id = run.info.status, run.info.run_id
+    if status == "FINISHED":
+        return Plan(SKIP, run, f"finished run {run_id}")
+    error = run.data.tags.get(Tag.ERROR, "")
+    if status == "FAILED" and error.startswith(DIVERGED_PREFIX):
+        return Plan(SKIP, run, f"{error} in run {run_id}; rerun=true trains it again")
+    if status == "RUNNING":
+        reap_run(client, run, "its owner died")
+    return Plan(RESUME, run, f"{status.lower()} run {run_id}")
+
+
+def runs_of_key(client: MlflowClient, experiment_id: str, key: str) -> list[Run]:
+    """The runs tagged with run key ``key``, newest first."""
+    return client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.{Tag.RUN_KEY} = '{key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+
+
+def owner_alive(run: Run, stale_after_s: float, now: float | None = None) -> bool:
+    """Whether the process that owns a RUNNING run still lives.
+
+    Same host and boot: its pid exists. Otherwise: its heartbeat (or, without one, its
+    start) is younger than ``stale_after_s``.
+    """
+    tags = run.data.tags
+    boot, _, pid = tags.get(Tag.OWNER, "").rpartition(":")
+    if tags.get(Tag.HOST) == socket.gethostname() and pid.isdigit():
+        return boot == boot_id() and pid_alive(int(pid))
+    beat = float(tags.get(Tag.HEARTBEAT) or run.info.start_time / 1000)
+    return (now or time.time()) - beat < stale_after_s
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def owner_text(run: Run) -> str:
+    """``host gpu1, pid 4242, alive 12 s ago``, for messages."""
+    tags = run.data.tags
+    pid = tags.get(Tag.OWNER, "").rpartition(":")[2] or "?"
+    beat = tags.get(Tag.HEARTBEAT)
+    ago = f", alive {time.time() - float(beat):.0f} s ago" if beat else ""
+    return f"host {tags.get(Tag.HOST, '?')}, pid {pid}{ago}"
+
+
+def reap_run(client: MlflowClient, run: Run, why: str) -> None:
+    """Close a RUNNING run whose owner died as KILLED, tagged with when and why."""
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    run_id = run.info.run_id
+    client.set_tag(run_id, Tag.REAPED, f"{stamp}: {why} ({owner_text(run)})")
+    client.set_tag(run_id, Tag.ERROR, f"reaped: {why}")
+    client.set_terminated(run_id, "KILLED")
+
+
+def reap(
+    client: MlflowClient, experiment_ids: Sequence[str], stale_after_s: float = 900
+) -> list[Run]:
+    """Close every RUNNING run of the experiments whose owner died, as KILLED.
+
+    Args:
+        client: Client of the tracking store.
+        experiment_ids: Where to look.
+        stale_after_s: Heartbeat age after which another host's run counts as dead.
+
+    Returns:
+        The runs reaped.
+    """
+    running = client.search_runs(
+        list(experiment_ids), filter_string="attributes.status = 'RUNNING'", max_results=5000
+    )
+    dead = [run for run in running if not owner_alive(run, stale_after_s)]
+    for run in dead:
+        reap_run(client, run, "its process died")
+    return dead
