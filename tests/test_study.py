@@ -17,7 +17,7 @@ def test_default_digits_study_none_overfits_and_flip_rot_zoom_narrows_the_gap(se
         policy: train(compose_config(
             f"augment={policy}", f"seed={seed}", "tracking.log_model=false",
             f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
-        ))
+        )).summary
         for policy in ("none", "flip_rot_zoom")
     }  # fmt: skip
     none, augmented = results["none"], results["flip_rot_zoom"]

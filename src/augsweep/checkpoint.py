@@ -9,7 +9,7 @@ making the pair atomic, and resumes through a private model attribute.
 A checkpoint folder holds, after epoch ``k`` (0-based):
 
 - ``epoch-<k+1>.npz``: every variable of the model, its optimizer (slots and step count)
-  and the input pipeline's random layers, by variable path;
+  and the input pipeline's random layers, by position;
 - ``state.json``: the run id, the number of epochs done, and every epoch's logs; replaced
   atomically once the ``.npz`` is complete, so a kill at any moment leaves the previous
   checkpoint whole.
@@ -56,7 +56,7 @@ class Checkpoint:
         """Save the variables of ``objects`` after ``len(logs)`` epochs, then the state."""
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{len(logs):04d}.npz"
-        np.savez(self.directory / name, **_by_path(objects))
+        np.savez(self.directory / name, **_by_position(objects))
         state = {"run_id": self.run_id, "epochs": len(logs), "logs": logs, "variables": name}
         temporary = self.directory / f"{STATE_FILE}.tmp"
         temporary.write_text(json.dumps(state))
@@ -80,14 +80,15 @@ class Checkpoint:
             return []
         with np.load(self.directory / state["variables"]) as saved:
             variables = _variables(objects)
-            missing = set(saved.files) - set(variables)
-            if missing:
+            if sorted(saved.files) != sorted(variables) or any(
+                saved[key].shape != tuple(variables[key].shape) for key in saved.files
+            ):
                 raise ValueError(
-                    f"checkpoint {self.directory} does not fit this model: it has "
-                    f"{len(missing)} variables the model lacks (e.g. {sorted(missing)[0]})"
+                    f"checkpoint {self.directory} does not fit this model: its "
+                    f"{len(saved.files)} variables are not the model's {len(variables)}"
                 )
-            for path in saved.files:
-                variables[path].assign(saved[path])
+            for key in saved.files:
+                variables[key].assign(saved[key])
         return list(state["logs"])
 
     def remove(self) -> None:
@@ -134,16 +135,15 @@ def state_objects(model: keras.Model, extra: Sequence = ()) -> list:
 
 
 def _variables(objects: Sequence) -> dict[str, keras.Variable]:
-    """Every variable of ``objects`` by a unique key (``<index>/<variable path>``)."""
-    variables: dict[str, keras.Variable] = {}
-    for index, obj in enumerate(objects):
-        for variable in obj.variables:
-            key = f"{index}/{variable.path}"
-            if key in variables and variables[key] is not variable:
-                raise ValueError(f"two variables share the path {key!r}: cannot checkpoint")
-            variables[key] = variable
-    return variables
+    """Every variable of ``objects`` by position (``<object>/<variable>``): Keras numbers
+    layer names per session (``dense_1``), so paths differ between two builds of one model,
+    while the order of its variables does not."""
+    return {
+        f"{index}/{position}": variable
+        for index, obj in enumerate(objects)
+        for position, variable in enumerate(obj.variables)
+    }
 
 
-def _by_path(objects: Sequence) -> dict[str, np.ndarray]:
-    return {path: np.asarray(v.numpy()) for path, v in _variables(objects).items()}
+def _by_position(objects: Sequence) -> dict[str, np.ndarray]:
+    return {key: np.asarray(v.numpy()) for key, v in _variables(objects).items()}

@@ -3,7 +3,9 @@ input pipeline), the albumentations backend, and saving a model with custom laye
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -165,3 +167,42 @@ def test_custom_layers_reload_from_a_saved_model(tmp_path):
     np.testing.assert_allclose(
         reloaded.predict(images, verbose=0), model.predict(images, verbose=0)
     )
+
+
+def augmix_batches(seed: int, batches: int = 4):
+    """The dataset-placed augmix policy mapped over one batch repeated: images, choices.
+
+    The choices are drawn in the same traced map function, from the layer's generator.
+    The map is sequential: a parallel map updates the generator in a racing order.
+    """
+    built = policy("augment=augmix", "augment.placement=dataset", seed=seed)
+    (layer,) = built.image_layers
+    stage = built.batch_stage()
+    images = photos(n=4, size=16)
+    labels = keras.utils.to_categorical(np.arange(4), CLASSES)
+
+    def augment(x, y):
+        return stage(x, y)[0], layer.get_random_transformation(x)["choices"]
+
+    ds = tf.data.Dataset.from_tensors((images, labels)).repeat(batches).map(augment)
+    outputs, choices = zip(*ds.as_numpy_iterator(), strict=True)
+    return np.stack(outputs), np.stack(choices)
+
+
+def test_augmix_in_tf_data_draws_new_operations_per_batch_reproducibly():
+    outputs, choices = augmix_batches(seed=5)
+    assert len({c.tobytes() for c in choices}) == len(choices)  # not one frozen choice
+    assert len({o.tobytes() for o in outputs}) == len(outputs)
+    again, again_choices = augmix_batches(seed=5)
+    np.testing.assert_array_equal(outputs, again)
+    np.testing.assert_array_equal(choices, again_choices)
+    other, _ = augmix_batches(seed=6)
+    assert not np.array_equal(outputs, other)
+
+
+def test_no_module_imports_keras_private_api():
+    import augsweep
+
+    sources = Path(augsweep.__file__).parent.rglob("*.py")
+    offenders = [str(path) for path in sources if re.search(r"\bkeras\.src\b", path.read_text())]
+    assert offenders == []

@@ -80,11 +80,23 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600) -> subprocess.Comp
 def sigterm_after_first_epoch(args: list[str], uri: str, timeout: float = 120) -> tuple[int, str]:
     """Run ``python ARGS``, send SIGTERM once a run has logged an epoch, and wait for it.
 
+    Returns:
+        The exit code and the process's output (stdout and stderr).
+    """
+    return signal_at_epoch(args, uri, signal.SIGTERM, run=0, epochs=1, timeout=timeout)
+
+
+def signal_at_epoch(
+    args: list[str], uri: str, sig: int, run: int = 0, epochs: int = 1, timeout: float = 120
+) -> tuple[int, str]:
+    """Run ``python ARGS``; once its ``run``-th run (0-based, by start) has logged
+    ``epochs`` epochs, send ``sig`` (SIGTERM, SIGKILL, ...) and wait for the process.
+
     The store is polled read-only with sqlite3: an MLflow client here could race the
     subprocess while it creates the database's tables.
 
     Returns:
-        The exit code and the process's output (stdout and stderr).
+        The exit code (``-9`` after SIGKILL) and the process's output.
     """
     db = Path(uri.removeprefix("sqlite:///"))
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
@@ -92,14 +104,32 @@ def sigterm_after_first_epoch(args: list[str], uri: str, timeout: float = 120) -
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
-            if _epochs_logged(db):
+            logged = epochs_per_run(db)
+            if len(logged) > run and logged[run] >= epochs:
                 break
-            time.sleep(0.5)
-        process.send_signal(signal.SIGTERM)
+            time.sleep(0.1)
+        process.send_signal(sig)
         output, _ = process.communicate(timeout=timeout)
     finally:
         process.kill()
     return process.returncode, output
+
+
+def epochs_per_run(db: Path) -> list[int]:
+    """How many epochs (``val_accuracy`` values) each run of a SQLite store has logged, in
+    the order the runs started; empty while the store is being created."""
+    if not db.exists():
+        return []
+    query = (
+        "SELECT COUNT(m.step) FROM runs r LEFT JOIN metrics m ON m.run_uuid = r.run_uuid "
+        "AND m.key = 'val_accuracy' WHERE r.run_uuid NOT IN (SELECT run_uuid FROM tags "
+        "WHERE key = 'augsweep.role') GROUP BY r.run_uuid ORDER BY r.start_time"
+    )
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return [count for (count,) in con.execute(query).fetchall()]
+    except sqlite3.OperationalError:  # no such table yet, or locked for a moment
+        return []
 
 
 def stored_runs(db: Path) -> int:
@@ -110,16 +140,4 @@ def stored_runs(db: Path) -> int:
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
             return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     except sqlite3.OperationalError:  # no such table
-        return 0
-
-
-def _epochs_logged(db: Path) -> int:
-    """How many ``val_accuracy`` values the store holds (0 while it is being created)."""
-    if not db.exists():
-        return 0
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            query = "SELECT COUNT(*) FROM metrics WHERE key = 'val_accuracy'"
-            return con.execute(query).fetchone()[0]
-    except sqlite3.OperationalError:  # no such table yet, or locked for a moment
         return 0

@@ -83,48 +83,41 @@ SMALL_FOLDER = ["dataset=folder", "dataset.image_size=16", "trainer.epochs=2"]
 
 def test_a_failing_job_does_not_stop_the_others_and_the_sweep_exits_nonzero(tmp_path):
     # The config of every job is fine; one folder holds a corrupt image, found by the
-    # preflight inside the run: those jobs fail in their runs, the others finish.
+    # preflight before the job's run exists: those jobs fail, the others finish.
     good_folder(tmp_path / "good")
     bad = write(good_folder(tmp_path / "bad") / "green" / "cut.jpg", truncated_jpeg())
     result, client, parent, children = sweep(
         tmp_path, "dataset.path=good,bad", "augment=none,flip", base=SMALL_FOLDER
     )
-    assert result.returncode != 0
-    statuses = sorted((r.info.run_name, r.info.status) for r in children)
-    assert statuses == [
-        ("dataset.path=bad,augment=flip", "FAILED"),
-        ("dataset.path=bad,augment=none", "FAILED"),
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert sorted((r.info.run_name, r.info.status) for r in children) == [
         ("dataset.path=good,augment=flip", "FINISHED"),
         ("dataset.path=good,augment=none", "FINISHED"),
     ], result.stderr[-3000:]
-    for run in children:
-        if run.info.status == "FAILED":
-            assert run.data.tags["error"].startswith(
-                f"DatasetError: dataset.path={tmp_path / 'bad'}: 1 problem(s) found"
-            )
-            assert not client.get_metric_history(run.info.run_id, "loss")
-        else:
-            assert "error" not in run.data.tags
     assert parent.info.status == "FAILED"
-    summary = (tmp_path / "sweep" / "summary.csv").read_text()
-    assert summary.count(",FAILED,") == 2 and summary.count(",FINISHED,") == 2
-    assert "DatasetError" in summary
-    assert f"{bad}: cannot be decoded" in result.stderr  # the full error names the file
+    jobs = jobs_table(tmp_path)
+    for name in ("dataset.path=bad,augment=none", "dataset.path=bad,augment=flip"):
+        assert f"| {name} | failed |  | DatasetError: dataset.path={tmp_path / 'bad'}" in jobs
+    assert f"{bad}: cannot be decoded" in result.stdout + result.stderr  # the full error
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "jobs: trained 2, failed 2" in result.stdout
 
 
-def test_a_refused_job_logs_no_run_and_the_sweep_exits_nonzero(tmp_path):
-    # Six 2x2 poolings cannot shrink a 16 px image: the config check refuses that job
-    # before its run exists; the other job trains, and the report is built.
-    result, _, _, children = sweep(tmp_path, "model.filters=[8],[8,8,8,8,8,8]", "trainer.epochs=1")
-    assert result.returncode != 0
+def test_a_refused_job_logs_no_run_and_the_sweep_is_failed(tmp_path):
+    # -m trainer.batch_size=16,-1: the config check refuses the second job before its run
+    # exists; the first trains; the parent run is FAILED and the report says why.
+    result, _, parent, children = sweep(tmp_path, "trainer.batch_size=16,-1", "trainer.epochs=1")
+    assert result.returncode == 1
     assert [(r.info.run_name, r.info.status) for r in children] == [
-        ("model.filters=[8]", "FINISHED")
+        ("trainer.batch_size=16", "FINISHED")
     ], result.stderr[-3000:]
+    assert parent.info.status == "FAILED"
+    jobs = jobs_table(tmp_path)
+    assert (
+        "| 2 | trainer.batch_size=-1 | failed |  | invalid config: trainer.batch_size=-1: " in jobs
+    )
     output = result.stdout + result.stderr
-    assert "dataset.image_size=16 with model.filters=[8, 8, 8, 8, 8, 8]" in output
-    assert "use dataset.image_size >= 64" in output
-    summary = (tmp_path / "sweep" / "summary.csv").read_text()
-    assert summary.count(",FINISHED,") == 1 and "FAILED" not in summary
+    assert "job 2/2 trainer.batch_size=-1: failed" in output and "Traceback" not in output
 
 
 def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path):
@@ -134,11 +127,19 @@ def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path
     returncode, output = sigterm_after_first_epoch(args, uri)
     runs = MlflowClient(uri).search_runs(["1"])
     statuses = {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
-    assert (returncode != 0, statuses) == (
-        True,
+    assert (returncode, statuses) == (
+        130,
         {"sweep": "KILLED", "augment=none": "KILLED"},
     ), output[-3000:]
-    assert (tmp_path / "sweep" / "summary.md").exists()
+    assert "Traceback" not in output
+    jobs = jobs_table(tmp_path)
+    assert "| 1 | augment=none | killed |" in jobs and "| 2 | augment=flip | not started |" in jobs
+
+
+def jobs_table(tmp_path) -> str:
+    """The "Jobs" section of the sweep's summary.md."""
+    text = (tmp_path / "sweep" / "summary.md").read_text()
+    return text[text.index("## Jobs") :]
 
 
 def test_a_sweep_over_every_augment_option_finishes_one_run_each(tmp_path):

@@ -1,0 +1,62 @@
+"""Run and sweep keys: what decides a result is in the key, what does not is left out."""
+
+from __future__ import annotations
+
+import pytest
+
+from augsweep.config.run_key import EXCLUDED, run_key, sweep_key
+from tests.helpers import compose_config
+
+BASE = ("augment=flip_rot_zoom",)
+
+
+def key(*overrides: str) -> str:
+    return run_key(compose_config(*BASE, *overrides))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "tracking.uri=sqlite:////elsewhere/mlflow.db",
+        "tracking.experiment=other",
+        "tracking.log_model=false",
+        "trainer.verbose=2",
+        "trainer.eval_batch_size=64",
+        "rerun=true",
+        "augment.techniques.keras.mixup.alpha=0.7",  # a technique the policy does not use
+    ],
+)
+def test_what_cannot_change_the_result_keeps_the_key(override):
+    assert key(override) == key()
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "seed=1",
+        "augment=flip",
+        "augment.rotation=0.2",
+        "augment.techniques.keras.rotation.fill_mode=reflect",  # a technique it uses
+        "trainer.learning_rate=0.01",
+        "trainer.epochs=5",
+        "dataset.train_samples=200",
+        "model.dropout=0.2",
+    ],
+)
+def test_what_changes_the_result_changes_the_key(override):
+    assert key(override) != key()
+
+
+def test_the_key_is_short_hex_and_stable():
+    assert key() == key() and len(key()) == 16 and int(key(), 16) >= 0
+    assert "tracking" in EXCLUDED and "trainer.verbose" in EXCLUDED
+
+
+def test_sweep_key_ignores_the_order_of_overrides_but_not_their_values():
+    base = compose_config()
+    one = sweep_key(base, ["augment=none,flip", "seed=0,1"], {})
+    assert one == sweep_key(base, ["seed=0,1", "augment=none,flip"], {})
+    assert one != sweep_key(base, ["augment=none,flip", "seed=0,1,2"], {})
+    assert one != sweep_key(base, ["augment=none,flip"], {"seed": "0,1"})
+    assert one == sweep_key(compose_config("tracking.experiment=x"), ["seed=0,1",
+                            "augment=none,flip"], {})  # fmt: skip
