@@ -79,7 +79,7 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
 
 @pytest.mark.slow
 def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_cfg, tracking_uri):
-    cfg = small_cfg("augment=flip_rot_zoom", "trainer.epochs=2")
+    cfg = small_cfg("augment=flip_rot_zoom", "trainer.epochs=2", "tracking.log_model=true")
     train(cfg)
     _, run = only_run(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)

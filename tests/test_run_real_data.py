@@ -15,7 +15,12 @@ from tests.helpers.imagefiles import class_folder, good_folder, truncated_jpeg, 
 
 pytestmark = pytest.mark.slow
 
-SMALL_PHOTOS = ["dataset.image_size=32", "trainer.epochs=2", "trainer.batch_size=8"]
+SMALL_PHOTOS = [
+    "dataset.image_size=32",
+    "trainer.epochs=2",
+    "trainer.batch_size=8",
+    "tracking.log_model=false",
+]
 
 
 def only_run(uri: str):

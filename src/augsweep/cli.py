@@ -27,6 +27,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from augsweep.config.checks import ConfigError, validate
+from augsweep.errors import first_line, unwrap
 from augsweep.tracking.sweep import SweepInfo, record_job
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,13 @@ def run_job(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     sweep = SweepInfo.read(Path(hydra_cfg.sweep.dir).absolute()) if multirun else None
-    job = Job(sweep, hydra_cfg.job.num if sweep else None, list(hydra_cfg.overrides.task))
-    job.start(run_name(job.overrides, sweep, cfg))
+    overrides = list(hydra_cfg.overrides.task)
+    job = Job(
+        sweep, hydra_cfg.job.num if sweep else None, overrides, run_name(overrides, sweep, cfg)
+    )
     try:
         validate(cfg)
+        job.start()
         from augsweep.run import train  # imports TensorFlow: only once the config is good
 
         outcome = train(cfg, sweep=sweep, run_name=job.name, job=job.num)
@@ -86,18 +90,21 @@ def _exit_for(error: Exception) -> None:
     Hydra's report (with traceback) for anything unexpected."""
     if not _is_input_error(error):
         raise error
-    print(f"augsweep: {error}", file=sys.stderr)
+    print(f"augsweep: {unwrap(error)}", file=sys.stderr)
     code = EXIT_CONFIG_ERROR if isinstance(error, ConfigError) else EXIT_FAILED
     raise SystemExit(code) from None
 
 
 def _is_input_error(error: Exception) -> bool:
     """Errors that say what to change (config, data, weights, a diverged loss)."""
+    if isinstance(error, ConfigError):
+        return True  # before TensorFlow is imported: nothing below is loaded yet
     from augsweep.callbacks import TrainingDiverged
     from augsweep.data.preflight import DatasetError
     from augsweep.models import WeightsUnavailable
 
-    return isinstance(error, (ConfigError, DatasetError, WeightsUnavailable, TrainingDiverged))
+    known = (DatasetError, WeightsUnavailable, TrainingDiverged)
+    return isinstance(unwrap(error), known)
 
 
 class Job:
@@ -109,11 +116,11 @@ class Job:
         overrides: The job's overrides.
     """
 
-    def __init__(self, sweep: SweepInfo | None, num: int | None, overrides: list[str]):
+    def __init__(self, sweep: SweepInfo | None, num: int | None, overrides: list[str], name: str):
         self.sweep = sweep
         self.num = num
         self.overrides = overrides
-        self.name = ""
+        self.name = name
         self.started = time.monotonic()
 
     @property
@@ -123,15 +130,12 @@ class Job:
         total = len(self.sweep.jobs) or "?"
         return f"job {self.num + 1}/{total} {self.name}"
 
-    def start(self, name: str) -> None:
-        self.name = name
+    def start(self) -> None:
         self.started = time.monotonic()
         print(f"{self.label}: started", flush=True)
         self._record(outcome="started")
 
     def failed(self, error: BaseException) -> None:
-        from augsweep.tracking.store import first_line
-
         self.end("failed", error=first_line(error))
 
     def end(self, outcome: str, **fields) -> None:

@@ -24,11 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT / "conf"
 
 # Small enough for a few seconds per run on a 2-core CPU (digits: the default dataset).
+# Logging the model costs a second per run: only the tests of the model turn it on.
 SMALL = [
     "trainer.epochs=2",
     "trainer.batch_size=32",
     "dataset.train_samples=60",
     "dataset.image_size=16",
+    "tracking.log_model=false",
 ]
 
 # The Keras technique catalogue, by name (conf/techniques/keras.yaml).

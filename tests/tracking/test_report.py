@@ -4,11 +4,18 @@ status a sweep's parent run ends with."""
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
 
-from augsweep.tracking.report import REPORT_FILES, RunRecord, build_report, policy_means
+from augsweep.tracking.report import (
+    REPORT_FILES,
+    RunRecord,
+    build_report,
+    job_table,
+    policy_means,
+)
 from augsweep.tracking.sweep import sweep_status
 from augsweep.tracking.tags import Tag
 
@@ -81,13 +88,30 @@ def test_policy_means_use_finished_runs_only():
 
 
 @pytest.mark.parametrize(
-    "statuses,expected",
+    "outcomes,expected",
     [
-        (["FINISHED", "FINISHED"], "FINISHED"),
-        (["FINISHED", "FAILED"], "FAILED"),
-        (["FAILED", "KILLED", "FINISHED"], "KILLED"),
-        ([], "FAILED"),  # a sweep without a single run did not work
+        (["trained", "skipped", "resumed", "elsewhere"], "FINISHED"),
+        (["trained", "failed"], "FAILED"),
+        (["failed", "killed", "trained"], "KILLED"),
+        (["trained", "not started"], "KILLED"),  # interrupted before it
+        ([], "FAILED"),  # a sweep without a single job did not work
     ],
 )
-def test_the_sweep_parent_run_ends_as_its_worst_job(statuses, expected):
-    assert sweep_status([run(str(i), "none", s) for i, s in enumerate(statuses)]) == expected
+def test_the_sweep_parent_run_ends_as_its_worst_job(outcomes, expected):
+    assert sweep_status([{"outcome": outcome} for outcome in outcomes]) == expected
+
+
+def test_the_job_table_reads_every_job_record_and_names_the_missing_ones():
+    records = {
+        "augsweep.job.0": json.dumps({"name": "augment=none", "outcome": "trained", "run_id": "a"}),
+        "augsweep.job.2": json.dumps({"name": "augment=flip", "outcome": "started"}),
+        "augsweep.role": "sweep",
+    }
+    table = job_table(records, ["augment=none", "augment=rotation", "augment=flip", "seed=3"])
+    assert [(j["job"], j["name"], j["outcome"]) for j in table] == [
+        (0, "augment=none", "trained"),
+        (1, "augment=rotation", "not started"),
+        (2, "augment=flip", "killed"),  # started, never ended: its process died
+        (3, "seed=3", "not started"),
+    ]
+    assert table[0]["run_id"] == "a" and table[2]["error"] == "its process ended mid-job"

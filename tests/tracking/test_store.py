@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mlflow
 import pytest
-from hydra.errors import InstantiationException
 from mlflow.tracking import MlflowClient
 
 from augsweep.tracking import store
@@ -41,23 +40,6 @@ def test_experiment_is_created_once_with_artifacts_beside_the_db(tmp_path):
     assert store.ensure_experiment(client, "study") == first
     location = client.get_experiment(first).artifact_location
     assert location == (tmp_path / "artifacts").as_uri()
-
-
-def test_first_line_names_the_error_type():
-    assert store.first_line(ValueError("bad value\nmore detail")) == "ValueError: bad value"
-    assert store.first_line(KeyError()) == "KeyError"
-
-
-def test_first_line_strips_terminal_color_codes():
-    error = ValueError("\x1b[1mbold\x1b[0m and \x1b[31;1mred\x1b[0m\n\x1b[2mdetail\x1b[0m")
-    assert store.first_line(error) == "ValueError: bold and red"
-
-
-def test_first_line_unwraps_hydra_instantiation_errors():
-    try:
-        raise InstantiationException("Error in call to target 'x'") from TypeError("no factor")
-    except InstantiationException as error:
-        assert store.first_line(error) == "TypeError: no factor"
 
 
 def test_interrupt_ends_the_run_killed(tracking_uri):

@@ -78,7 +78,12 @@ def test_sweep_nests_one_run_per_policy_and_builds_the_report(tmp_path):
 
 
 # A folder dataset at a small size: no dataset.train_samples (digits only).
-SMALL_FOLDER = ["dataset=folder", "dataset.image_size=16", "trainer.epochs=2"]
+SMALL_FOLDER = [
+    "dataset=folder",
+    "dataset.image_size=16",
+    "trainer.epochs=2",
+    "tracking.log_model=false",
+]
 
 
 def test_a_failing_job_does_not_stop_the_others_and_the_sweep_exits_nonzero(tmp_path):

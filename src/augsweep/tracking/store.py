@@ -7,7 +7,6 @@ run logs while it lives is :mod:`augsweep.tracking.artifacts`.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import socket
 import threading
@@ -21,11 +20,11 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from augsweep.errors import first_line
 from augsweep.paths import launch_dir
 from augsweep.tracking.tags import Tag
 
 SQLITE_PREFIX = "sqlite:///"
-ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def resolve_uri(uri: str, base_dir: Path | None = None) -> str:
@@ -87,25 +86,6 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
-
-
-def first_line(error: BaseException) -> str:
-    """``"Type: first line of the message"``, short enough for a tag.
-
-    Hydra's ``InstantiationException`` is unwrapped to the error that caused it, and
-    terminal color codes (Keras colors some of its messages) are removed. An error that
-    carries its own tag text (attribute ``error_tag``, e.g. a diverged run's
-    ``"diverged: loss is NaN at epoch 3"``) is tagged with it.
-    """
-    from hydra.errors import InstantiationException
-
-    while isinstance(error, InstantiationException) and error.__cause__ is not None:
-        error = error.__cause__
-    if getattr(error, "error_tag", None):
-        return str(error.error_tag)[:500]
-    lines = ANSI_ESCAPE.sub("", str(error)).strip().splitlines()
-    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-    return text[:500]
 
 
 @contextmanager

@@ -100,21 +100,26 @@ def expected_jobs(config: DictConfig) -> tuple[tuple[str, ...], ...]:
     ``hydra._internal.core_plugins.basic_sweeper`` only: the same rules (the preset's
     ``hydra.sweeper.params`` first, the command line's overrides after, a later value of
     a key replacing an earlier one in its place; the cartesian product in that order).
-    Other sweepers (Optuna, ...) choose their jobs as they go: empty.
+    Other sweepers (Optuna, ...) choose their jobs as they go, and a ``glob(...)`` sweep
+    needs the config loader: empty (the report then lists the jobs that recorded themselves).
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
 
     if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
         return ()
     params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
     parsed = OverridesParser.create().parse_overrides([*params, *config.hydra.overrides.task])
     axes: dict[str, list[str]] = {}
-    for override in parsed:
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
-        else:
-            axes[key] = [f"{key}={override.get_value_element_as_str()}"]
+    try:
+        for override in parsed:
+            key = override.get_key_element()
+            if override.is_sweep_override():
+                axes[key] = [f"{key}={value}" for value in override.sweep_string_iterator()]
+            else:
+                axes[key] = [f"{key}={override.get_value_element_as_str()}"]
+    except HydraException:  # glob(*) needs Hydra's config loader, which callbacks do not get
+        return ()
     return tuple(tuple(job) for job in itertools.product(*axes.values()))
 
 
