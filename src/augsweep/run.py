@@ -36,6 +36,7 @@ from augsweep.tracking import artifacts, relaunch, store
 from augsweep.tracking.sweep import SweepInfo
 from augsweep.tracking.tags import Tag
 
+PARENT_BEAT_S = 60
 SUMMARY_KEYS = (
     "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_clean_accuracy",
     "final_gap",
@@ -208,14 +209,18 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
 
 
 def _epoch_logger(client, run_id: str, parent_id: str | None):
-    """Log an epoch's metrics, then show the run (and its sweep's parent) alive."""
-    owners = [run_id] + ([parent_id] if parent_id else [])
+    """Log an epoch's metrics with the run's heartbeat (one write), and show the sweep's
+    parent alive too (at most every :data:`PARENT_BEAT_S` seconds: it matters only to
+    launches on other hosts, which wait ``tracking.stale_after_s``)."""
+    last_parent_beat = 0.0
 
     def log(metrics: Mapping[str, float], epoch: int) -> None:
-        artifacts.log_epoch(metrics, epoch)
-        beat = str(int(time.time()))
-        for owner in owners:
-            client.set_tag(owner, Tag.HEARTBEAT, beat)
+        nonlocal last_parent_beat
+        now = time.time()
+        artifacts.log_epoch(metrics, epoch, tags={Tag.HEARTBEAT: str(int(now))})
+        if parent_id and now - last_parent_beat >= PARENT_BEAT_S:
+            client.set_tag(parent_id, Tag.HEARTBEAT, str(int(now)))
+            last_parent_beat = now
 
     return log
 

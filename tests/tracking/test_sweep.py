@@ -154,7 +154,13 @@ def test_a_sweep_over_every_augment_option_finishes_one_run_each(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert parent.info.status == "FINISHED"
-    assert sorted(r.info.run_name for r in children) == [f"augment={o}" for o in options]
+    # `compose` with its empty default list is `none`: the same run key, so `none`, which
+    # comes later, reports the run of `compose` instead of training it again.
+    trained = [o for o in options if o != "none"]
+    assert sorted(r.info.run_name for r in children) == [f"augment={o}" for o in trained]
+    compose = next(r for r in children if r.info.run_name == "augment=compose")
+    assert f"augment=none: skipped (finished run {compose.info.run_id})" in result.stdout
+    assert f"jobs: trained {len(trained)}, skipped 1" in result.stdout
     for run in children:
         option = run.info.run_name.split("=")[1]
         assert run.info.status == "FINISHED", run.info.run_name
