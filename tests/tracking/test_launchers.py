@@ -1,6 +1,7 @@
-"""Sweeps under other Hydra launchers, through the real command line: submitit's local
-executor runs every job in a subprocess of its own (as SLURM runs them on other machines),
-so the parent run, ``sweep.json`` and the report must work across processes."""
+"""Sweeps under other Hydra launchers, through the real command line: ``subprocesses``
+(submitit's local executor) runs every job in a process of its own, as ``slurm`` runs them on
+other machines, so the parent run, ``sweep.json`` and the report must work across processes;
+the ``slurm`` preset is checked by the sbatch script submitit makes of it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests.helpers import CONF_DIR, ROOT, SMALL, run_cli
 from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
 
 REPORT_FILES = {"comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md"}
-SUBMITIT_LOCAL = "hydra/launcher=subprocesses"
+SUBPROCESSES = "hydra/launcher=subprocesses"  # submitit_local, waiting for every job
 
 
 def launched_sweep(tmp_path, *overrides: str, base=SMALL):
@@ -95,9 +96,9 @@ def test_the_slurm_preset_asks_for_one_gpu_per_job_and_takes_the_documented_knob
 
 
 @pytest.mark.slow
-def test_submitit_local_sweep_nests_every_job_and_builds_the_report(tmp_path):
+def test_a_process_per_job_sweep_nests_every_job_and_builds_the_report(tmp_path):
     result, client, parent, children = launched_sweep(
-        tmp_path, SUBMITIT_LOCAL, "augment=none,flip,flip_rot_zoom", "trainer.epochs=1"
+        tmp_path, SUBPROCESSES, "augment=none,flip,flip_rot_zoom", "trainer.epochs=1"
     )
     assert result.returncode == 0, result.stderr[-3000:] + job_logs(tmp_path)[-3000:]
     assert parent.info.status == "FINISHED"
@@ -120,7 +121,7 @@ def test_submitit_local_sweep_nests_every_job_and_builds_the_report(tmp_path):
 
 
 @pytest.mark.slow
-def test_submitit_local_failing_job_lets_the_other_finish_and_exits_nonzero(tmp_path):
+def test_a_process_per_job_failing_job_lets_the_other_finish_and_exits_nonzero(tmp_path):
     # The bad folder's corrupt image fails its job in the job's own process, after the
     # config check: the job records the failure and returns NaN, as under the basic launcher.
     good_folder(tmp_path / "good")
@@ -128,7 +129,7 @@ def test_submitit_local_failing_job_lets_the_other_finish_and_exits_nonzero(tmp_
     base = ["dataset=folder", "dataset.image_size=16", "trainer.epochs=1",
             "tracking.log_model=false"]  # fmt: skip
     result, _, parent, children = launched_sweep(
-        tmp_path, SUBMITIT_LOCAL, "dataset.path=good,bad", base=base
+        tmp_path, SUBPROCESSES, "dataset.path=good,bad", base=base
     )
     assert result.returncode == 1, result.stderr[-3000:]
     assert sorted((r.info.run_name, r.info.status) for r in children) == [
@@ -164,7 +165,7 @@ def test_a_job_killed_mid_run_is_reported_after_the_others_finish(tmp_path):
     # SIGKILL (as the OOM killer or SLURM's time limit) leaves no result: the launcher waits
     # for the other job, then the report lists the killed one and the sweep exits 1.
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    args = [str(ROOT / "train.py"), "-m", SUBMITIT_LOCAL, *SMALL, "trainer.epochs=400,3",
+    args = [str(ROOT / "train.py"), "-m", SUBPROCESSES, *SMALL, "trainer.epochs=400,3",
             f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
     process = subprocess.Popen([sys.executable, *args], cwd=tmp_path, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
