@@ -32,7 +32,7 @@ from augsweep.data.pipeline import input_pipelines, steps_per_epoch
 from augsweep.instantiate import build
 from augsweep.models import build_classifier
 from augsweep.paths import resolve_path, user_cache_dir
-from augsweep.tracking import artifacts, relaunch, store
+from augsweep.tracking import artifacts, relaunch, spool, store
 from augsweep.tracking.sweep import SweepInfo
 from augsweep.tracking.tags import Tag
 
@@ -187,7 +187,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         keras.callbacks.TerminateOnNaN(),
         CleanEvaluation(clean_batches),
         EpochCheckpoint(checkpoint, pipeline_layers, done),
-        EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id), done),
+        EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
     model.fit(
         train_batches,
@@ -200,6 +200,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )
     history = callbacks[-1].history
+    spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
     summary = summarize(history)
     mlflow.log_metrics(summary)
@@ -207,15 +208,15 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     return summary, len(done)
 
 
-def _epoch_logger(client, run_id: str, parent_id: str | None):
-    """Log an epoch's metrics, then show the run (and its sweep's parent) alive."""
+def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
+    """Log an epoch's metrics, then show the run (and its sweep's parent) alive; through
+    the run's outbox, which keeps them in a spool while a tracking server is away."""
     owners = [run_id] + ([parent_id] if parent_id else [])
+    outbox = spool.Outbox.open(client, run_id, cfg.tracking.reconnect_wait_s)
 
     def log(metrics: Mapping[str, float], epoch: int) -> None:
-        artifacts.log_epoch(metrics, epoch)
-        beat = str(int(time.time()))
-        for owner in owners:
-            client.set_tag(owner, Tag.HEARTBEAT, beat)
+        outbox.log_metrics(metrics, epoch)
+        outbox.heartbeat(owners)
 
     return log
 
