@@ -24,8 +24,10 @@ def postgres_bin() -> Path | None:
     found = shutil.which("initdb")
     if found:
         return Path(found).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)  # fmt: skip
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
+    )
     return candidates[-1].parent if candidates else None
 
 
@@ -37,8 +39,10 @@ def _run_as() -> tuple[list[str], str | None]:
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return ["runuser", "-u", name, "--"], name
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                    SERVICE_USER], check=True)  # fmt: skip
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+        check=True,
+    )
     return ["runuser", "-u", SERVICE_USER, "--"], SERVICE_USER
 
 
@@ -53,17 +57,48 @@ def postgres_database(bindir: Path, name: str = "mlflow") -> Iterator[str]:
     run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
     started = False
     try:
-        subprocess.run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER,
-                        "--auth=trust", "-E", "UTF8", "--no-sync"], **run)  # fmt: skip
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            **run,
+        )
         options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-l",
-                        str(base / "postgres.log"), "-w", "-o", options, "start"], **run)  # fmt: skip
+        subprocess.run(
+            [
+                *prefix,
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(base / "postgres.log"),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ],
+            **run,
+        )
         started = True
-        subprocess.run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U",
-                        SUPERUSER, name], **run)  # fmt: skip
+        subprocess.run(
+            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", SUPERUSER, name],
+            **run,
+        )
         yield f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{name}"
     finally:
         if started:
-            subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast",
-                            "-w", "stop"], capture_output=True, timeout=120)  # fmt: skip
+            subprocess.run(
+                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+                capture_output=True,
+                timeout=120,
+            )
         shutil.rmtree(base, ignore_errors=True)

@@ -44,8 +44,18 @@ class Server:
 
     def command(self) -> list[str]:
         # STAMP= : no set-up step (the tests' environment is already installed).
-        args = ["make", "-s", "-C", str(ROOT), "server", "STAMP=", f"VENV={VENV}",
-                f"SERVER_PORT={self.port}", f"SERVER_STORE={self.store}", "SERVER_WORKERS=1"]  # fmt: skip
+        args = [
+            "make",
+            "-s",
+            "-C",
+            str(ROOT),
+            "server",
+            "STAMP=",
+            f"VENV={VENV}",
+            f"SERVER_PORT={self.port}",
+            f"SERVER_STORE={self.store}",
+            "SERVER_WORKERS=1",
+        ]
         if self.backend:
             args.append(f"SERVER_BACKEND={self.backend}")
         return args
@@ -54,16 +64,19 @@ class Server:
         """Start it and wait until ``/health`` answers."""
         self.store.mkdir(parents=True, exist_ok=True)
         with open(self.log, "a") as log:
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)  # fmt: skip
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer,
+            ):
+                if answer.status == 200:
+                    return
             time.sleep(0.3)
         self.stop()
         raise TimeoutError(f"mlflow server not up in {timeout} s: {self.log.read_text()[-3000:]}")

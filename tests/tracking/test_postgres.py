@@ -18,11 +18,20 @@ def test_a_sweep_through_a_server_over_postgresql(tmp_path):
     bindir = postgres_bin()
     if bindir is None:
         pytest.skip("initdb not installed: apt-get install postgresql (.ci/run does)")
-    with postgres_database(bindir) as database, mlflow_server(tmp_path / "store",
-                                                              backend=database) as server:  # fmt: skip
-        result = run_cli(str(ROOT / "train.py"), "-m", *SMALL, "tracking=server",
-                         f"tracking.uri={server.uri}", "augment=none,flip",
-                         f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)  # fmt: skip
+    with (
+        postgres_database(bindir) as database,
+        mlflow_server(tmp_path / "store", backend=database) as server,
+    ):
+        result = run_cli(
+            str(ROOT / "train.py"),
+            "-m",
+            *SMALL,
+            "tracking=server",
+            f"tracking.uri={server.uri}",
+            "augment=none,flip",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         client = MlflowClient(server.uri)
         runs = client.search_runs([client.get_experiment_by_name("augsweep").experiment_id])

@@ -42,8 +42,14 @@ def assert_every_epoch_once(client: MlflowClient, run, epochs: int) -> None:
 def test_an_unreachable_server_fails_at_once_naming_it(tmp_path, private_cache_dir):
     uri = f"http://127.0.0.1:{free_port()}"
     start = time.monotonic()
-    result = run_cli(TRAIN, *SMALL, "tracking=server", f"tracking.uri={uri}",
-                     f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        TRAIN,
+        *SMALL,
+        "tracking=server",
+        f"tracking.uri={uri}",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    )
     seconds = time.monotonic() - start
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
@@ -55,8 +61,16 @@ def test_an_unreachable_server_fails_at_once_naming_it(tmp_path, private_cache_d
 
 def test_a_sweep_against_an_unreachable_server_starts_no_job(tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
-    result = run_cli(TRAIN, "-m", *SMALL, "tracking=server", f"tracking.uri={uri}",
-                     "seed=0,1", f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        TRAIN,
+        "-m",
+        *SMALL,
+        "tracking=server",
+        f"tracking.uri={uri}",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        cwd=tmp_path,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert f"tracking.uri={uri}" in result.stderr and "make server" in result.stderr
@@ -69,8 +83,9 @@ def test_a_sqlite_store_under_a_file_fails_at_once(tmp_path):
     # created by nobody. (The read-only folder itself: the next test, as a non-root user.)
     (tmp_path / "afile").write_text("")
     uri = f"sqlite:///{tmp_path}/afile/mlruns/mlflow.db"
-    result = run_cli(TRAIN, *SMALL, f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/run",
-                     cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        TRAIN, *SMALL, f"tracking.uri={uri}", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"cannot write the SQLite store of tracking.uri={uri}" in result.stderr
     assert f"{tmp_path}/afile is a file, not a folder" in result.stderr
@@ -86,12 +101,17 @@ def as_non_root() -> list[str]:
     prefix = ["runuser", "-u", "nobody", "--"]
     if not shutil.which("runuser"):
         pytest.skip("running as root without runuser: no non-root user to test with")
-    probe_run = subprocess.run([*prefix, sys.executable, "-c", "import augsweep"],
-                               capture_output=True, text=True, env={**os.environ,
-                               "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+    probe_run = subprocess.run(
+        [*prefix, sys.executable, "-c", "import augsweep"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     if probe_run.returncode != 0:
-        pytest.skip(f"user nobody cannot run {sys.executable} (e.g. under root's 0700 home): "
-                    f"{probe_run.stderr.strip()[:200]}")  # fmt: skip
+        pytest.skip(
+            f"user nobody cannot run {sys.executable} (e.g. under root's 0700 home): "
+            f"{probe_run.stderr.strip()[:200]}"
+        )
     return prefix
 
 
@@ -104,13 +124,26 @@ def test_a_sqlite_store_in_a_read_only_folder_fails_at_once():
         (base / "work").mkdir(mode=0o777)
         (base / "work").chmod(0o777)
         uri = f"sqlite:///{base}/readonly/mlruns/mlflow.db"
-        env = {**os.environ, "AUGSWEEP_CACHE_DIR": str(base / "work" / "cache"),
-               "PYTHONPATH": os.pathsep.join(sys.path)}  # fmt: skip
+        env = {
+            **os.environ,
+            "AUGSWEEP_CACHE_DIR": str(base / "work" / "cache"),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
         result = subprocess.run(
-            [*prefix, sys.executable, TRAIN, *SMALL, f"tracking.uri={uri}",
-             f"hydra.run.dir={base}/work/run"],
-            cwd=base / "work", env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+            [
+                *prefix,
+                sys.executable,
+                TRAIN,
+                *SMALL,
+                f"tracking.uri={uri}",
+                f"hydra.run.dir={base}/work/run",
+            ],
+            cwd=base / "work",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 1, result.stdout + result.stderr
         assert f"the folder {base}/readonly is not writable" in result.stderr
         assert not (base / "readonly" / "mlruns").exists()
@@ -140,9 +173,17 @@ def server(tmp_path_factory):
 @pytest.mark.slow
 def test_eight_jobs_through_make_server(server, tmp_path):
     seeds = ",".join(str(seed) for seed in range(8))
-    result = run_cli(TRAIN, "-m", *SMALL, "tracking=server", f"tracking.uri={server.uri}",
-                     "tracking.experiment=eight", f"seed={seeds}",
-                     f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)  # fmt: skip
+    result = run_cli(
+        TRAIN,
+        "-m",
+        *SMALL,
+        "tracking=server",
+        f"tracking.uri={server.uri}",
+        "tracking.experiment=eight",
+        f"seed={seeds}",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     client = MlflowClient(server.uri)
     experiment = client.get_experiment_by_name("eight")
@@ -168,10 +209,18 @@ def test_the_spool_is_sent_exactly_once_by_sync(server, private_cache_dir):
     folder.mkdir(parents=True)
     records = [{"kind": "run", "uri": server.uri, "run_id": run_id}]
     for step in range(3):  # step 0 reached the server, though its answer was lost
-        records.append({"kind": "metrics", "run_id": run_id, "step": step,
-                        "timestamp": 1000 + step, "values": {"val_accuracy": 0.5 + step / 10}})  # fmt: skip
-    records.append({"kind": "end", "run_id": run_id, "status": "FINISHED", "error": None,
-                    "end_time": 2000})  # fmt: skip
+        records.append(
+            {
+                "kind": "metrics",
+                "run_id": run_id,
+                "step": step,
+                "timestamp": 1000 + step,
+                "values": {"val_accuracy": 0.5 + step / 10},
+            }
+        )
+    records.append(
+        {"kind": "end", "run_id": run_id, "status": "FINISHED", "error": None, "end_time": 2000}
+    )
     (folder / f"{run_id}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     result = run_cli("-m", "augsweep.tracking.sync")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -193,11 +242,23 @@ def test_a_server_lost_mid_run_for_60_s(tmp_path, private_cache_dir):
     server.start()
     process = None
     try:
-        args = [TRAIN, *SMALL, f"trainer.epochs={epochs}", "tracking=server",
-                f"tracking.uri={server.uri}", f"hydra.run.dir={tmp_path}/run"]  # fmt: skip
+        args = [
+            TRAIN,
+            *SMALL,
+            f"trainer.epochs={epochs}",
+            "tracking=server",
+            f"tracking.uri={server.uri}",
+            f"hydra.run.dir={tmp_path}/run",
+        ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        process = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         db = server.store / "mlflow.db"
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
