@@ -287,3 +287,36 @@ def test_a_server_lost_mid_run_for_60_s(tmp_path, private_cache_dir):
     finally:
         server.stop()
     assert not list((private_cache_dir / "spool").glob("*.jsonl"))
+
+
+@pytest.mark.slow
+def test_a_server_away_past_the_wait_leaves_a_spool_the_relaunch_sends(tmp_path):
+    """The server does not come back within tracking.reconnect_wait_s: the job exits 1
+    saying where its spool is; the relaunch (server back) sends it and resumes the run from
+    its checkpoint to its end: FINISHED, every epoch once."""
+    epochs = 8
+    server = Server(tmp_path / "store", free_port())
+    server.start()
+    args = [TRAIN, *SMALL, f"trainer.epochs={epochs}", "tracking=server",
+            f"tracking.uri={server.uri}", "tracking.reconnect_wait_s=3",
+            f"hydra.run.dir={tmp_path}/run"]  # fmt: skip
+    try:
+        process = subprocess.Popen([sys.executable, *args], cwd=tmp_path, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        while process.poll() is None and (epochs_per_run(server.store / "mlflow.db") or [0])[0] < 2:
+            time.sleep(0.05)
+        server.stop(signal.SIGKILL)
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 1, output
+        assert "StoreLost: the tracking server" in output and "augsweep.tracking.sync" in output
+        assert "Traceback" not in output
+        server.start()
+        again = run_cli(*args, cwd=tmp_path)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "sent the spool of run" in again.stdout and f"from epoch {epochs}" in again.stdout
+        client = MlflowClient(server.uri)
+        [run] = client.search_runs([client.get_experiment_by_name("augsweep").experiment_id])
+        assert run.info.status == "FINISHED"
+        assert_every_epoch_once(client, run, epochs)
+    finally:
+        server.stop()

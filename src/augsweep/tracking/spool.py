@@ -223,10 +223,19 @@ def end_active_run(status: str, error: str | None) -> bool:
         return False
     if outbox.end(status, error):
         mlflow.end_run(status)  # MLflow's own bookkeeping; the status is already set
-    else:
-        # end_run leaves MLflow's stack of active runs first, then fails to reach the server.
+        return True
+    # end_run leaves MLflow's stack of active runs first, then fails to reach the server:
+    # at once, without retries (their warnings would follow the message that said why).
+    retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
         with contextlib.suppress(Exception):
             mlflow.end_run(status)
+    finally:
+        if retries is None:
+            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
     return True
 
 
