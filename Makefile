@@ -4,8 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 UI_PORT ?= 5000
+SERVER_PORT ?= 5000
+SERVER_STORE ?= $(CURDIR)/mlruns
+SERVER_BACKEND ?= sqlite:///$(SERVER_STORE)/mlflow.db
+SERVER_WORKERS ?= 2
+SERVER_ARGS ?=
 
-.PHONY: sweep run test test-fast lint format ui bench clean
+.PHONY: sweep run test test-fast lint format ui server bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "augsweep needs Python >= 3.10, found " + sys.version'
@@ -43,6 +48,18 @@ ui: $(STAMP)
 	@mkdir -p mlruns
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
 		--host 127.0.0.1 --port $(UI_PORT)
+
+## An MLflow tracking server (and its UI) on 127.0.0.1:$(SERVER_PORT) over this project's
+## store, artifacts served: `tracking=server` logs through it. SERVER_BACKEND=postgresql://...
+## for a team's database (README: A tracking server); SERVER_ARGS adds options
+## (`--app-name basic-auth`, `--allowed-hosts ...`: README, A tracking server). Its job
+## runner (GenAI evaluation jobs) is off: augsweep has none, and it starts ~10 processes.
+server: $(STAMP)
+	@mkdir -p $(SERVER_STORE)/artifacts
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(VENV)/bin/mlflow server \
+		--backend-store-uri $(SERVER_BACKEND) \
+		--serve-artifacts --artifacts-destination $(SERVER_STORE)/artifacts \
+		--host 127.0.0.1 --port $(SERVER_PORT) --workers $(SERVER_WORKERS) $(SERVER_ARGS)
 
 ## Framework overhead vs a bare Keras script, and augmentation throughput (scripts/bench.py).
 bench: $(STAMP)

@@ -7,8 +7,10 @@ exists: one message naming each bad value and what is allowed, no traceback.
 Exit codes, the same for a single run and a sweep (a sweep exits with its worst job's):
 
 - 0: every run finished, or was skipped because it had finished before;
-- 1: a run failed (bad data, a diverged loss, an error in training), or Hydra refused the
-  command line (an unknown key or option);
+- 1: a run failed (bad data, a diverged loss, an error in training), its tracking store
+  cannot be used (a server that does not answer, a SQLite path that cannot be written:
+  checked first, nothing created), or Hydra refused the command line (an unknown key or
+  option);
 - 2: a value was refused by augsweep's checks (single run; in a sweep that job fails: 1);
 - 130: interrupted (Ctrl-C, SIGTERM): the run ends KILLED, the jobs not yet started are
   listed as such, and a relaunch resumes them. No traceback.
@@ -28,7 +30,9 @@ from omegaconf import DictConfig
 
 from augsweep.config.checks import ConfigError, validate
 from augsweep.errors import first_line, unwrap
+from augsweep.tracking.probe import StoreUnavailable
 from augsweep.tracking.sweep import SweepInfo, record_job
+from augsweep.tracking.sync import prepare_store
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ def run_job(cfg: DictConfig) -> float:
     )
     try:
         validate(cfg)
+        prepare_store(cfg.tracking.uri)  # an unreachable store: one message, exit 1
         job.start()
         from augsweep.run import train  # imports TensorFlow: only once the config is good
 
@@ -97,7 +102,7 @@ def _exit_for(error: Exception) -> None:
 
 def _is_input_error(error: Exception) -> bool:
     """Errors that say what to change (config, data, weights, a diverged loss)."""
-    if isinstance(error, ConfigError):
+    if isinstance(error, (ConfigError, StoreUnavailable)):
         return True  # before TensorFlow is imported: nothing below is loaded yet
     from augsweep.callbacks import TrainingDiverged
     from augsweep.data.preflight import DatasetError

@@ -32,7 +32,7 @@ from augsweep.data.pipeline import input_pipelines, steps_per_epoch
 from augsweep.instantiate import build
 from augsweep.models import build_classifier
 from augsweep.paths import resolve_path, user_cache_dir
-from augsweep.tracking import artifacts, relaunch, store
+from augsweep.tracking import artifacts, relaunch, spool, store
 from augsweep.tracking.sweep import SweepInfo
 from augsweep.tracking.tags import Tag
 
@@ -188,7 +188,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         keras.callbacks.TerminateOnNaN(),
         CleanEvaluation(clean_batches),
         EpochCheckpoint(checkpoint, pipeline_layers, done),
-        EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id), done),
+        EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
     model.fit(
         train_batches,
@@ -201,6 +201,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )
     history = callbacks[-1].history
+    spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
     summary = summarize(history)
     mlflow.log_metrics(summary)
@@ -208,19 +209,22 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     return summary, len(done)
 
 
-def _epoch_logger(client, run_id: str, parent_id: str | None):
-    """Log an epoch's metrics with the run's heartbeat (one write), and show the sweep's
-    parent alive too (at most every :data:`PARENT_BEAT_S` seconds: it matters only to
-    launches on other hosts, which wait ``tracking.stale_after_s``)."""
+def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
+    """Log an epoch's metrics, then show the run alive, and the sweep's parent too (at most
+    every :data:`PARENT_BEAT_S` seconds: it matters only to launches on other hosts, which
+    wait ``tracking.stale_after_s``); through the run's outbox, which keeps them in a spool
+    while a tracking server is away."""
+    outbox = spool.Outbox.open(client, run_id, cfg.tracking.reconnect_wait_s)
     last_parent_beat = 0.0
 
     def log(metrics: Mapping[str, float], epoch: int) -> None:
         nonlocal last_parent_beat
-        now = time.time()
-        artifacts.log_epoch(metrics, epoch, tags={Tag.HEARTBEAT: str(int(now))})
-        if parent_id and now - last_parent_beat >= PARENT_BEAT_S:
-            client.set_tag(parent_id, Tag.HEARTBEAT, str(int(now)))
-            last_parent_beat = now
+        outbox.log_metrics(metrics, epoch)
+        owners = [run_id]
+        if parent_id and time.time() - last_parent_beat >= PARENT_BEAT_S:
+            owners.append(parent_id)
+            last_parent_beat = time.time()
+        outbox.heartbeat(owners)
 
     return log
 

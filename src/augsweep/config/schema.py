@@ -261,6 +261,9 @@ class TrackingConfig:
         stale_after_s: A RUNNING run of another host whose heartbeat (updated every epoch)
             is older than this many seconds is taken for dead, reaped and resumed. On the
             same host, a run is dead when its process is gone.
+        reconnect_wait_s: A tracking server that went away during a run: how long the run
+            waits for it at its end (its epochs are kept in a spool meanwhile) before
+            leaving the rest to ``python -m augsweep.tracking.sync``.
     """
 
     uri: str = "sqlite:///mlruns/mlflow.db"
@@ -268,6 +271,7 @@ class TrackingConfig:
     log_model: bool = True
     checkpoints: str | None = None
     stale_after_s: int = 900
+    reconnect_wait_s: int = 120
 
 
 @dataclass

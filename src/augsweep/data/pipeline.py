@@ -82,7 +82,9 @@ def batches(
         # tf.data takes only Python ints as shuffle seeds, not an epoch tensor of flat_map.
         stride = EPOCH_SEED_STRIDE * (shuffle_seed or 0)
         parts = [one_epoch(stride + epoch, reshuffle=False) for epoch in range(*epochs)]
-        ds = functools.reduce(tf.data.Dataset.concatenate, parts)
+        # Starting from an empty pass: a resumed run whose epochs were all done holds none.
+        empty = one_epoch(stride, reshuffle=False).take(0)
+        ds = functools.reduce(tf.data.Dataset.concatenate, parts, empty)
     if augment_batch is not None:
         ds = ds.map(augment_batch, num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)

@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from augsweep.errors import first_line
 from augsweep.paths import launch_dir
+from augsweep.tracking import spool
 from augsweep.tracking.tags import Tag
 
 SQLITE_PREFIX = "sqlite:///"
@@ -160,7 +161,10 @@ def boot_id() -> str:
 
 
 def _end_run(status: int, error: str | None = None) -> None:
-    """End the active run with ``status``, tagging the error if there is one."""
+    """End the active run with ``status``, tagging the error if there is one (through the
+    run's outbox if it has one: kept in the spool while its server is away)."""
+    if spool.end_active_run(RunStatus.to_string(status), error):
+        return
     if error:
         mlflow.set_tag(Tag.ERROR, error)
     mlflow.end_run(RunStatus.to_string(status))

@@ -147,8 +147,9 @@ class SweepTracker(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from augsweep.config.run_key import sweep_key
-        from augsweep.tracking import relaunch, store
+        from augsweep.tracking import relaunch, store, sync
 
+        sync.prepare_store_or_exit(config.tracking.uri)  # before anything is created
         uri = store.resolve_uri(config.tracking.uri)
         client = store.connect(uri)
         experiment_id = store.ensure_experiment(client, config.tracking.experiment)

@@ -1,0 +1,119 @@
+"""Is the tracking store there? Asked before anything else, answered in seconds.
+
+MLflow finds out that a store is missing only when it first writes, and then retries:
+a server that is not listening costs ~250 s of retries and a page of chained tracebacks,
+a SQLite file in a read-only folder ~110 s. :func:`check_store` asks first (an HTTP
+``/health`` probe with a short timeout; for SQLite, whether the file or the first existing
+folder above it is writable) and creates nothing.
+
+Stdlib only: the command line calls it before TensorFlow or MLflow is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+SQLITE_PREFIX = "sqlite:///"  # as augsweep.tracking.store (which imports MLflow)
+PROBE_TIMEOUT_S = 3.0
+START_HINT = "start it with `make server` (README: A tracking server)"
+# MLflow's own HTTP retries for augsweep's processes, unless the environment sets them.
+# Its defaults (7 retries, backoff factor 2, 120 s timeout) block a job ~12 minutes per call
+# when a server goes away mid-run; augsweep keeps what it could not send in a spool
+# (augsweep.tracking.spool) instead, so a call may fail after a few seconds.
+HTTP_RETRY_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "20",
+}
+
+
+class StoreUnavailable(Exception):
+    """The tracking store cannot be reached or written: nothing was created."""
+
+
+def bound_http_retries() -> None:
+    """Set :data:`HTTP_RETRY_LIMITS` in this process's environment where unset (MLflow
+    reads them at every request)."""
+    for name, value in HTTP_RETRY_LIMITS.items():
+        os.environ.setdefault(name, value)
+
+
+def check_store(uri: str, base_dir: Path | None = None) -> None:
+    """Fail at once, with one message, if the store at ``uri`` cannot be used.
+
+    Also bounds MLflow's HTTP retries for this process (:func:`bound_http_retries`).
+
+    Args:
+        uri: ``tracking.uri``: ``http(s)://HOST:PORT`` of an ``mlflow server``, or
+            ``sqlite:///PATH`` (relative paths against ``base_dir``).
+        base_dir: What a relative SQLite path is relative to; default: the launch directory.
+
+    Raises:
+        StoreUnavailable: The server does not answer, or the SQLite file cannot be written.
+    """
+    bound_http_retries()
+    if uri.startswith(("http://", "https://")):
+        if not server_healthy(uri):
+            raise StoreUnavailable(
+                f"no MLflow tracking server answers at tracking.uri={uri} ({health_url(uri)}: "
+                f"no OK within {PROBE_TIMEOUT_S:.0f} s): {START_HINT}, or point "
+                "tracking.uri at a running one (tracking=local for the local SQLite store)"
+            )
+    elif uri.startswith(SQLITE_PREFIX):
+        _check_sqlite(uri, base_dir)
+
+
+def health_url(uri: str) -> str:
+    """The ``/health`` endpoint of an ``mlflow server`` (it answers ``OK``)."""
+    return uri.rstrip("/") + "/health"
+
+
+def server_healthy(uri: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the ``mlflow server`` at ``uri`` answers its health check within ``timeout``.
+
+    Args:
+        uri: ``http(s)://HOST:PORT`` (with the server's static prefix, if it has one).
+        timeout: Seconds to wait for the connection and the answer.
+    """
+    try:
+        with urllib.request.urlopen(health_url(uri), timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError, ValueError):  # refused, timed out, HTTP error
+        return False
+
+
+def sqlite_path(uri: str, base_dir: Path | None = None) -> Path:
+    """The database file of a ``sqlite:///`` URI, absolute, without creating anything."""
+    path = Path(uri[len(SQLITE_PREFIX) :])
+    if not path.is_absolute():
+        from augsweep.paths import launch_dir
+
+        path = (base_dir or launch_dir()) / path
+    return Path(os.path.abspath(path))
+
+
+def _check_sqlite(uri: str, base_dir: Path | None) -> None:
+    """The database file is writable, or can be created: the first existing folder above
+    it is a writable folder (SQLite also writes its journal beside the file)."""
+    path = sqlite_path(uri, base_dir)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if existing == path and not path.is_file():
+        problem = f"{path} is not a file"
+    elif existing == path and not os.access(path, os.W_OK):
+        problem = f"{path} is read-only"
+    elif existing != path and not existing.is_dir():
+        problem = f"{existing} is a file, not a folder"
+    elif not os.access(path.parent if existing == path else existing, os.W_OK | os.X_OK):
+        problem = f"the folder {path.parent if existing == path else existing} is not writable"
+    if problem:
+        raise StoreUnavailable(
+            f"cannot write the SQLite store of tracking.uri={uri}: {problem}. Use a "
+            "writable path (tracking.uri=sqlite:///PATH/mlflow.db), or a tracking server "
+            "(tracking=server; `make server` starts one)"
+        )

@@ -1,0 +1,74 @@
+"""``python -m augsweep.tracking.sync``: send what runs kept while their server was away.
+
+Runs that lost their tracking server keep their epochs, tags and final status in spool
+files (:mod:`augsweep.tracking.spool`). This sends every spool file whose server answers,
+each epoch's metrics exactly once, and removes it; files of runs still training, or of a
+server still away, stay. Every launch against a server does the same for that server
+first (:func:`replay_for_launch`).
+
+Exit code: 0 when nothing is left to send, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from augsweep.tracking import probe
+
+
+def prepare_store(uri: str) -> None:
+    """Before a launch: check the store (:func:`augsweep.tracking.probe.check_store`: one
+    message and nothing created if it cannot be used), then send what earlier runs on
+    that server kept in their spools.
+
+    Args:
+        uri: ``tracking.uri``, as configured.
+
+    Raises:
+        augsweep.tracking.probe.StoreUnavailable: The store cannot be used.
+    """
+    probe.check_store(uri)
+    if uri.startswith(("http://", "https://")):
+        replay_for_launch(uri)
+
+
+def prepare_store_or_exit(uri: str) -> None:
+    """:func:`prepare_store`; if the store cannot be used, its message and exit code 1
+    (a sweep's launching process: no job starts, no traceback)."""
+    try:
+        prepare_store(uri)
+    except probe.StoreUnavailable as error:
+        print(f"augsweep: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+def replay_for_launch(uri: str) -> None:
+    """Send the spools of earlier runs on the server at ``uri``, saying so; cheap when
+    there are none (MLflow is imported only to send)."""
+    from augsweep.tracking.spool import replay_pending
+
+    for replay in replay_pending(uri):
+        if replay.sent:
+            print(f"sent the spool of run {replay.run_id} to {replay.uri}: {replay.reason}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m augsweep.tracking.sync", description=__doc__
+                                     .split("\n\n")[0])  # fmt: skip
+    parser.add_argument("--uri", help="only the spools of this tracking server (default: all)")
+    args = parser.parse_args(argv)
+    probe.bound_http_retries()
+    from augsweep.tracking.spool import replay_pending, spool_dir
+
+    replays = replay_pending(args.uri)
+    for replay in replays:
+        state = "sent" if replay.sent else "kept"
+        print(f"run {replay.run_id} ({replay.uri}): {state}: {replay.reason}")
+    left = [r for r in replays if not r.sent]
+    print(f"{len(replays) - len(left)} sent, {len(left)} left in {spool_dir()}")
+    return 1 if left else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
