@@ -27,6 +27,7 @@ finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of i
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -338,12 +339,13 @@ def parallel_section(race_repeats: int, epochs: int) -> None:
     cores = os.cpu_count()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        finished, started, walls = race(race_repeats, 4, tmp)
         print(f"\n## Parallel: {cores} CPU cores")
-        print(f"4 `train.py seed=N` started together on a new SQLite store, x{race_repeats}: "
-              f"{finished}/{started} FINISHED ({statistics.median(walls):.0f} s per "
-              "repetition, median)", flush=True)  # fmt: skip
-        train = {name: sweep_wall(tmp, name.replace(" ", "_"), name, "range(8)", epochs)
+        if race_repeats:
+            finished, started, walls = race(race_repeats, 4, tmp)
+            print(f"4 `train.py seed=N` started together on a new SQLite store, x{race_repeats}: "
+                  f"{finished}/{started} FINISHED ({statistics.median(walls):.0f} s per "
+                  "repetition, median)", flush=True)  # fmt: skip
+        train = {name: sweep_wall(tmp, re.sub(r"\W", "_", name), name, "range(8)", epochs)
                  for name in LAUNCHERS}  # fmt: skip
         print(f"\n8-job sweep (digits, 100 images, {epochs} epochs), wall seconds:")
         print("| launcher | wall (s) | x joblib n_jobs=1 |\n|---|---|---|")
@@ -353,7 +355,7 @@ def parallel_section(race_repeats: int, epochs: int) -> None:
               "minus a relaunch of 1 of its jobs, / 7")  # fmt: skip
         print("| launcher | 8 skipped (s) | 1 skipped (s) | per job (s) |\n|---|---|---|---|")
         for name in ("basic", "joblib n_jobs=1"):
-            store = name.replace(" ", "_")
+            store = re.sub(r"\W", "_", name)
             eight = sweep_wall(tmp, store, name, "range(8)", epochs)
             one = sweep_wall(tmp, store, name, "0", epochs)
             print(f"| {name} | {eight:.1f} | {one:.1f} | {(eight - one) / 7:.2f} |", flush=True)
@@ -394,7 +396,7 @@ def main() -> None:
         default=sorted(p.stem for p in (ROOT / "conf" / "augment").glob("*.yaml")),
         help="augment options to measure (default: all; none is always measured)",
     )
-    parser.add_argument("--race-repeats", type=int, default=5, help="parallel: races run")
+    parser.add_argument("--race-repeats", type=int, default=5, help="parallel: races run (0: none)")
     parser.add_argument(
         "--parallel-epochs", type=int, default=5, help="parallel: epochs of each sweep job"
     )

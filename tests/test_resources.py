@@ -41,7 +41,8 @@ def test_auto_without_nvidia_smi_is_no_pool(monkeypatch, tmp_path):
 def test_auto_reads_nvidia_smi(monkeypatch, tmp_path):
     fake = tmp_path / "nvidia-smi"
     fake.write_text(
-        "#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-aa)'\n"
+        # GPU 0's line as nvidia-smi -L printed it on an H200 box (driver 580)
+        "#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-e4ae9235-900e-c9ab-9b24-51205181b86f)'\n"
         "echo '  MIG 1g.10gb Device 0: (UUID: MIG-bb)'\n"
         "echo 'GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-cc)'\n"
     )
