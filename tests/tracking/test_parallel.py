@@ -1,9 +1,9 @@
 """Parallel jobs on one machine: joblib's launcher (loky workers, reused from job to job),
 many processes opening a new SQLite store at once, and the GPU slot pool.
 
-Real processes throughout. ``scripts/bench.py --section parallel`` repeats the
-four-processes race 5 times (20 TensorFlow starts cost minutes on a 2-core machine; here it
-runs twice).
+Real processes throughout. The four-processes race runs twice here, marked slow: one
+repetition (4 TensorFlow starts at once) took 90-110 s on the 2-core development machine;
+``scripts/bench.py --section parallel`` repeats it 5 times (20 of 20 FINISHED, 92 s each).
 """
 
 from __future__ import annotations
