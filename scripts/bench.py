@@ -14,13 +14,20 @@ under every augment option, with the per-image layers in the model (``placement=
 mapped over the tf.data pipeline (``placement=dataset``), or done by albumentations; each
 figure with its ratio to ``none``.
 
+Parallel: on one machine, (1) four ``python train.py seed=N`` started at the same moment on
+a new SQLite store, repeated (every run must finish: the store's creation is locked); (2) the
+wall time of an 8-job sweep with joblib's ``n_jobs=1`` vs ``n_jobs=2`` (and the basic
+launcher); (3) the per-job overhead of the basic and joblib launchers: a relaunch of the
+finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of its jobs.
+
     python scripts/bench.py                                   # every section
-    python scripts/bench.py --section overhead|data|augment   # one of them
+    python scripts/bench.py --section overhead|data|augment|parallel   # one of them
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import subprocess
 import sys
@@ -268,11 +275,99 @@ def augment_section(
             print(f"| {option} | " + " | ".join(shown) + " |")
 
 
+# Tiny runs for the race: it is about starting together, not training.
+RACE_RUN = ["trainer.epochs=1", "trainer.batch_size=32", "dataset.train_samples=60",
+            "dataset.image_size=16", "tracking.log_model=false"]  # fmt: skip
+LAUNCHERS = {
+    "basic": [],
+    "joblib n_jobs=1": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
+    "joblib n_jobs=2": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+}
+
+
+def race(repeats: int, processes: int, tmp: Path) -> tuple[int, int, list[float]]:
+    """Start ``processes`` single runs at once on a new store, ``repeats`` times.
+
+    Returns:
+        The runs that ended FINISHED, the runs started, and each repetition's wall seconds.
+    """
+    from mlflow.tracking import MlflowClient
+
+    finished, walls = 0, []
+    for rep in range(repeats):
+        uri = f"sqlite:///{tmp}/race{rep}/mlflow.db"
+        start = time.perf_counter()
+        children = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "train.py",
+                    *RACE_RUN,
+                    f"seed={seed}",
+                    f"tracking.uri={uri}",
+                    f"hydra.run.dir={tmp}/race{rep}/run{seed}",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            for seed in range(processes)
+        ]
+        for child in children:
+            child.wait()
+        walls.append(time.perf_counter() - start)
+        client = MlflowClient(uri)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(experiments) if experiments else []
+        finished += sum(r.info.status == "FINISHED" for r in runs)
+    return finished, repeats * processes, walls
+
+
+def sweep_wall(tmp: Path, name: str, launcher: str, jobs: str, epochs: int) -> float:
+    """Wall seconds of ``train.py -m seed=<jobs>`` with ``launcher`` on store ``name``."""
+    return timed([
+        sys.executable, "train.py", "-m", *LAUNCHERS[launcher], f"seed={jobs}",
+        f"trainer.epochs={epochs}", "tracking.log_model=false",
+        f"tracking.uri=sqlite:///{tmp}/{name}/mlflow.db", f"hydra.sweep.dir={tmp}/{name}/sweep",
+    ])  # fmt: skip
+
+
+def parallel_section(race_repeats: int, epochs: int) -> None:
+    """Print the race, the speed-up of n_jobs=2 and the per-job overhead of the launchers."""
+    import os
+
+    cores = os.cpu_count()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print(f"\n## Parallel: {cores} CPU cores")
+        if race_repeats:
+            finished, started, walls = race(race_repeats, 4, tmp)
+            print(f"4 `train.py seed=N` started together on a new SQLite store, x{race_repeats}: "
+                  f"{finished}/{started} FINISHED ({statistics.median(walls):.0f} s per "
+                  "repetition, median)", flush=True)  # fmt: skip
+        train = {name: sweep_wall(tmp, re.sub(r"\W", "_", name), name, "range(8)", epochs)
+                 for name in LAUNCHERS}  # fmt: skip
+        print(f"\n8-job sweep (digits, 100 images, {epochs} epochs), wall seconds:")
+        print("| launcher | wall (s) | x joblib n_jobs=1 |\n|---|---|---|")
+        for name, wall in train.items():
+            print(f"| {name} | {wall:.1f} | {wall / train['joblib n_jobs=1']:.2f} |")
+        print("\nPer-job overhead: relaunch of the finished 8-job sweep (every job skipped) "
+              "minus a relaunch of 1 of its jobs, / 7")  # fmt: skip
+        print("| launcher | 8 skipped (s) | 1 skipped (s) | per job (s) |\n|---|---|---|---|")
+        for name in ("basic", "joblib n_jobs=1"):
+            store = re.sub(r"\W", "_", name)
+            eight = sweep_wall(tmp, store, name, "range(8)", epochs)
+            one = sweep_wall(tmp, store, name, "0", epochs)
+            print(f"| {name} | {eight:.1f} | {one:.1f} | {(eight - one) / 7:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--section", choices=("all", "overhead", "data", "augment"), default="all")
+    parser.add_argument(
+        "--section", choices=("all", "overhead", "data", "augment", "parallel"), default="all"
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -301,6 +396,10 @@ def main() -> None:
         default=sorted(p.stem for p in (ROOT / "conf" / "augment").glob("*.yaml")),
         help="augment options to measure (default: all; none is always measured)",
     )
+    parser.add_argument("--race-repeats", type=int, default=5, help="parallel: races run (0: none)")
+    parser.add_argument(
+        "--parallel-epochs", type=int, default=5, help="parallel: epochs of each sweep job"
+    )
     args = parser.parse_args()
     missing = f"--data-path {args.data_path}: no such directory (a folder of class folders)"
     if args.section in ("data", "augment") and not args.data_path.is_dir():
@@ -308,6 +407,8 @@ def main() -> None:
 
     if args.section in ("all", "overhead"):
         overhead_section(args.epochs, args.repeats, args.train_samples)
+    if args.section in ("all", "parallel"):
+        parallel_section(args.race_repeats, args.parallel_epochs)
     if not args.data_path.is_dir():
         print(f"\n## Data and augmentation: skipped, {missing}")
         return

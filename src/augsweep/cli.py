@@ -30,9 +30,11 @@ from omegaconf import DictConfig
 
 from augsweep.config.checks import ConfigError, validate
 from augsweep.errors import first_line, unwrap
+from augsweep.resources import gpu_slot
 from augsweep.tracking.probe import StoreUnavailable
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
+from augsweep.worker import start_clean
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def run_job(cfg: DictConfig) -> float:
             interruption (130). A failed job of a sweep raises nothing: it is recorded
             and the sweep goes on, then exits 1 (:class:`~augsweep.tracking.sweep.SweepTracker`).
     """
+    start_clean()  # this process may have run another job (basic launcher, loky workers)
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     sweep = SweepInfo.read(Path(hydra_cfg.sweep.dir).absolute()) if multirun else None
@@ -69,9 +72,7 @@ def run_job(cfg: DictConfig) -> float:
         validate(cfg)
         prepare_store(cfg.tracking.uri)  # an unreachable store: one message, exit 1
         job.start()
-        from augsweep.run import train  # imports TensorFlow: only once the config is good
-
-        outcome = train(cfg, sweep=sweep, run_name=job.name, job=job.num)
+        outcome = _train_in_slot(cfg, sweep, job)
     except KeyboardInterrupt:
         job.end("killed", error="interrupted (Ctrl-C or SIGTERM)")
         raise SystemExit(EXIT_INTERRUPTED) from None
@@ -88,6 +89,23 @@ def run_job(cfg: DictConfig) -> float:
     if sweep is None:
         print(f"run {outcome.run_id}; browse it with `make ui` (http://127.0.0.1:5000)")
     return outcome.summary.get("best_val_accuracy", math.nan)
+
+
+def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):
+    """Train in a GPU slot of this machine's pool, if it has one (:mod:`augsweep.resources`).
+
+    The slot is claimed, and ``CUDA_VISIBLE_DEVICES`` set to its GPU, before
+    :mod:`augsweep.run` imports TensorFlow; it is released when the job ends, also when the
+    process goes on to run another job (a reused loky worker).
+    """
+
+    def waiting(message: str) -> None:
+        print(f"{job.label}: {message}", flush=True)
+
+    with gpu_slot(cfg.resources, on_wait=waiting) as slot:
+        from augsweep.run import train  # imports TensorFlow: only once the config is good
+
+        return train(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
 
 
 def _exit_for(error: Exception) -> None:

@@ -68,6 +68,7 @@ def train(
     sweep: SweepInfo | None = None,
     run_name: str | None = None,
     job: int | None = None,
+    extra_tags: Mapping[str, str] | None = None,
 ) -> Outcome:
     """Train one model as ``cfg`` says and log the run to MLflow, or skip or resume it.
 
@@ -76,6 +77,8 @@ def train(
         sweep: The sweep this run belongs to; nests the run under the sweep's parent run.
         run_name: MLflow run name; defaults to ``augment=<policy>``.
         job: The job's number in its sweep (tag ``augsweep.job``).
+        extra_tags: More tags of the run, e.g. its GPU (``augsweep.gpu``); set again when
+            a run is resumed.
 
     Returns:
         The :class:`Outcome`; its ``summary`` has ``best_val_accuracy``, ``best_epoch``,
@@ -94,6 +97,8 @@ def train(
         experiment_id = sweep.experiment_id
     else:
         experiment_id = store.ensure_experiment(client, cfg.tracking.experiment)
+    if cfg.resources.memory_growth:
+        gpu_memory_growth()
     keras.utils.clear_session()
     keras.utils.set_random_seed(cfg.seed)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
@@ -110,7 +115,7 @@ def train(
         # Epochs were logged but their checkpoint is gone: retraining in the same run would
         # log them twice.
         resume_id, plan = None, relaunch.Plan(relaunch.NEW, previous_run_id=resume_id)
-    tags = run_tags(cfg, sweep, key, job)
+    tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
     if plan.previous_run_id:
         tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
     with store.tracked_run(
@@ -127,6 +132,22 @@ def train(
     checkpoint.remove()  # the run FINISHED: nothing left to resume
     action, detail = ("resumed", f"from epoch {done}") if resume_id else ("trained", "")
     return Outcome(action, run.info.run_id, summary, detail, time.monotonic() - start)
+
+
+def gpu_memory_growth() -> None:
+    """Let TensorFlow take GPU memory as it needs it rather than all of it at once, so that
+    several jobs can share a GPU (``resources.jobs_per_gpu > 1``); nothing on a CPU.
+
+    Once TensorFlow has set up its GPUs (an earlier job of this process) the setting can no
+    longer change, and stays what the first job made it.
+    """
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # "Physical devices cannot be modified after being initialized"
+            return
 
 
 def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None) -> dict:

@@ -23,6 +23,8 @@ def key(*overrides: str) -> str:
         "trainer.verbose=2",
         "trainer.eval_batch_size=64",
         "rerun=true",
+        "resources.gpus=[0,1]",
+        "resources.jobs_per_gpu=2",
         "augment.techniques.keras.mixup.alpha=0.7",  # a technique the policy does not use
     ],
 )
@@ -60,3 +62,10 @@ def test_sweep_key_ignores_the_order_of_overrides_but_not_their_values():
     assert one != sweep_key(base, ["augment=none,flip"], {"seed": "0,1"})
     assert one == sweep_key(compose_config("tracking.experiment=x"), ["seed=0,1",
                             "augment=none,flip"], {})  # fmt: skip
+
+
+def test_a_relaunch_on_other_gpus_is_the_same_sweep():
+    base = compose_config()
+    one = sweep_key(base, ["augment=none,flip"], {})
+    assert one == sweep_key(base, ["augment=none,flip", "resources.gpus=[0,1]"], {})
+    assert one == sweep_key(base, ["resources.jobs_per_gpu=2", "augment=none,flip"], {})

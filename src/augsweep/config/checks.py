@@ -13,7 +13,7 @@ import importlib.util
 import math
 from collections.abc import Mapping
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from augsweep.augment.catalogue import BACKENDS, PLACEMENTS, catalogue
 from augsweep.config.schema import DigitsConfig, MobileNetV2Config, SmallCNNConfig
@@ -76,6 +76,7 @@ def validate(cfg: DictConfig) -> None:
         *_check_dataset(cfg.dataset),
         *_check_model(cfg.model, cfg.dataset),
         *_check_augment(cfg.augment),
+        *_check_resources(cfg.resources),
     ]
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: must be >= 0")
@@ -277,6 +278,39 @@ def _check_augment(augment) -> list[str]:
     if augment.randaugment_ops < 1:
         problems.append(f"augment.randaugment_ops={augment.randaugment_ops}: must be >= 1")
     return problems
+
+
+def _check_resources(resources) -> list[str]:
+    """The GPU pool: ``auto``, none, or a list of distinct GPU ids; slots per GPU >= 1."""
+    problems = []
+    gpus = resources.gpus
+    if isinstance(gpus, (ListConfig, list)):
+        bad = [gpu for gpu in gpus if not _is_gpu_id(gpu)]
+        if bad:
+            problems.append(
+                f"resources.gpus={list(gpus)}: {', '.join(map(repr, bad))} is not a GPU id; "
+                "use integers >= 0 or UUIDs (GPU-..., MIG-...) as CUDA_VISIBLE_DEVICES names them"
+            )
+        elif len({str(gpu) for gpu in gpus}) != len(gpus):
+            problems.append(f"resources.gpus={list(gpus)}: each GPU may be listed once")
+    elif gpus is not None and gpus != "auto":
+        problems.append(
+            f"resources.gpus={gpus!r}: must be auto (every visible GPU), null or [] (no pool), "
+            "or a list of GPU ids such as [0,1]"
+        )
+    if resources.jobs_per_gpu < 1:
+        problems.append(
+            f"resources.jobs_per_gpu={resources.jobs_per_gpu}: must be >= 1 (jobs sharing a GPU)"
+        )
+    return problems
+
+
+def _is_gpu_id(gpu) -> bool:
+    if isinstance(gpu, bool):
+        return False
+    if isinstance(gpu, int):
+        return gpu >= 0
+    return isinstance(gpu, str) and gpu.startswith(("GPU-", "MIG-")) and "," not in gpu
 
 
 def _check_techniques(augment) -> list[str]:

@@ -21,6 +21,7 @@ KEY_VERSION = "augsweep-run-key-1"
 # Dotted config keys left out of the run key, and why:
 EXCLUDED = (
     "tracking",  # where results are logged, not what they are
+    "resources",  # which GPU, how many jobs per GPU: where it runs, not what it learns
     "rerun",  # asks to train again; the run itself is the same experiment
     "trainer.verbose",  # console output only
     "trainer.eval_batch_size",  # inference batch size: speed, not results
@@ -64,10 +65,17 @@ def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, s
     return _digest(
         {
             "base": _without(node, EXCLUDED),
-            "overrides": sorted(overrides),
+            "overrides": sorted(o for o in overrides if not _is_placement(o)),
             "params": {key: str(value) for key, value in sorted(params.items())},
         }
     )
+
+
+def _is_placement(override: str) -> bool:
+    """An override of where jobs run (``resources.gpus=[0,1]``): a relaunch on other GPUs
+    is the same sweep."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key == "resources" or key.startswith("resources.")
 
 
 def _without(node: dict[str, Any], dotted_keys: Iterable[str]) -> dict[str, Any]:

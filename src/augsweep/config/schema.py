@@ -275,6 +275,28 @@ class TrackingConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    """What a job may use of the machine it runs on (not part of a run's key).
+
+    Attributes:
+        gpus: The GPU pool of this machine: ``auto`` (every visible GPU: those in
+            ``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``; none: no pool, TensorFlow
+            uses what it finds), a list of GPU ids as ``CUDA_VISIBLE_DEVICES`` names them
+            (taken as given, not checked), or null / ``[]`` for no pool.
+        jobs_per_gpu: Jobs that may share one GPU at once (slots per GPU).
+        memory_growth: TensorFlow allocates GPU memory as it needs it instead of all of it
+            at once, so that jobs can share a GPU.
+        lock_dir: Folder of the slot lock files shared by every job of this machine; null:
+            ``$AUGSWEEP_CACHE_DIR/gpu-slots`` (default ``~/.cache/augsweep/gpu-slots``).
+    """
+
+    gpus: Any = "auto"
+    jobs_per_gpu: int = 1
+    memory_growth: bool = True
+    lock_dir: str | None = None
+
+
+@dataclass
 class Config:
     """The root config composed from ``conf/config.yaml``.
 
@@ -291,6 +313,7 @@ class Config:
     augment: AugmentConfig = MISSING
     trainer: TrainerConfig = MISSING
     tracking: TrackingConfig = MISSING
+    resources: ResourcesConfig = MISSING
 
 
 def register_configs() -> None:
@@ -305,6 +328,7 @@ def register_configs() -> None:
     cs.store(group="schema/augment", name="augment", node=AugmentConfig)
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
+    cs.store(group="schema/resources", name="resources", node=ResourcesConfig)
 
 
 def policy_name(use) -> str:

@@ -6,6 +6,7 @@ run logs while it lives is :mod:`augsweep.tracking.artifacts`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -67,13 +68,27 @@ def artifact_root(uri: str) -> str | None:
 
 
 def connect(uri: str) -> MlflowClient:
-    """Point MLflow at ``uri`` (already resolved) and return a client for it."""
+    """Point MLflow at ``uri`` (already resolved) and return a client for it.
+
+    The client opens the store at once; a new SQLite store is created and migrated then,
+    under :func:`store_lock`, so that any number of processes may open it at the same time.
+    """
     mlflow.set_tracking_uri(uri)
-    return MlflowClient(tracking_uri=uri)
+    with store_lock(uri):
+        return MlflowClient(tracking_uri=uri)
 
 
 def ensure_experiment(client: MlflowClient, name: str) -> str:
-    """Return the id of experiment ``name``, creating (or restoring) it if needed."""
+    """Return the id of experiment ``name``, creating (or restoring) it if needed.
+
+    Under :func:`store_lock`: two processes that both find no experiment would otherwise
+    both create it.
+    """
+    with store_lock(client.tracking_uri):
+        return _ensure_experiment(client, name)
+
+
+def _ensure_experiment(client: MlflowClient, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
@@ -87,6 +102,39 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     return experiment.experiment_id
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<db>.lock`` beside a SQLite store (nothing for others).
+
+    MLflow 3.17's tracking store creates and migrates a new database in the first process
+    that opens it, with no lock (``SqlAlchemyStore.__init__``; only its jobs and workspace
+    stores take one): processes starting together on a new database race in the migration
+    (``table _alembic_tmp_latest_metrics already exists``) and in creating the default
+    experiment, and may leave the database half-migrated for good. The kernel releases a
+    ``flock`` when its holder dies, even by SIGKILL, so a killed process leaves no stale lock.
+
+    Once a store exists, concurrent writes need no lock of ours: every MLflow session on
+    SQLite sets ``PRAGMA busy_timeout = 20000`` (``mlflow.store.db.utils``; 3.17 has no
+    setting for it, and ``MLFLOW_SQLALCHEMYSTORE_*`` only size the connection pool), so a
+    writer waits up to 20 s for the database instead of failing with "database is locked";
+    augsweep's writes are short (one ``log_batch`` per epoch), far below that.
+
+    Args:
+        uri: A resolved tracking URI.
+    """
+    if not uri.startswith(SQLITE_PREFIX):
+        yield
+        return
+    path = Path(uri[len(SQLITE_PREFIX) :] + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager

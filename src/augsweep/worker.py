@@ -1,0 +1,39 @@
+"""A job's clean start in a process that may have run another job before it.
+
+Hydra's basic launcher runs every job of a sweep in one process, and joblib's launcher runs
+them in loky worker processes that it reuses from job to job: what a job leaves behind in
+its process meets the next one. Keras's state is reset by :func:`augsweep.run.train`
+(``clear_session`` and the seeds), the GPU slot by :mod:`augsweep.resources`; what is left
+is reset here, before anything else of the job. Light: no TensorFlow, no MLflow import.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def start_clean() -> None:
+    """Forget what an earlier job of this process may have left.
+
+    - ``MLFLOW_RUN_ID`` in the environment would make MLflow reopen that run instead of
+      starting the job's (mlflow issue 15713);
+    - an MLflow run still active (a job that died between starting and ending its run)
+      would make the job's ``start_run`` fail; it is ended KILLED, so that a relaunch
+      resumes it, rather than FINISHED as MLflow's default would say.
+
+    SIGTERM needs nothing: :func:`augsweep.tracking.store.tracked_run` turns it into
+    KeyboardInterrupt only while a run is open, and restores the process's handler after.
+    """
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    mlflow = sys.modules.get("mlflow")  # not imported yet: no run can be active
+    if mlflow is None:
+        return
+    stale = mlflow.active_run()
+    if stale is not None:
+        log.warning("ending run %s, left active by an earlier job of this process: KILLED",
+                    stale.info.run_id)  # fmt: skip
+        mlflow.end_run("KILLED")

@@ -1,0 +1,135 @@
+"""The GPU pool: which GPUs it has, its checks, and slots held by one process at a time
+(file locks that other processes see and that die with their holder)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from augsweep import resources
+from augsweep.config.checks import ConfigError, validate
+from tests.helpers import compose_config
+
+
+@pytest.fixture(autouse=True)
+def own_visible_devices(monkeypatch):
+    """Each test sees the environment's CUDA_VISIBLE_DEVICES back when it ends, and starts in
+    a process bound to no GPU."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(resources, "_bound_gpu", None)
+
+
+@pytest.mark.parametrize(
+    "visible,expected",
+    [("0,1", ["0", "1"]), ("2", ["2"]), ("", []), ("-1", []), ("1,-1,2", ["1"]),
+     ("GPU-1a2b,GPU-3c4d", ["GPU-1a2b", "GPU-3c4d"])],
+)  # fmt: skip
+def test_auto_takes_the_gpus_of_cuda_visible_devices(monkeypatch, visible, expected):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert resources.pool_gpus("auto") == expected
+
+
+def test_auto_without_nvidia_smi_is_no_pool(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi here
+    assert resources.pool_gpus("auto") == []
+
+
+def test_auto_reads_nvidia_smi(monkeypatch, tmp_path):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(
+        # GPU 0's line as nvidia-smi -L printed it on an H200 box (driver 580)
+        "#!/bin/sh\necho 'GPU 0: NVIDIA H200 (UUID: GPU-e4ae9235-900e-c9ab-9b24-51205181b86f)'\n"
+        "echo '  MIG 1g.10gb Device 0: (UUID: MIG-bb)'\n"
+        "echo 'GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-cc)'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert resources.pool_gpus("auto") == ["0", "1"]
+
+
+@pytest.mark.parametrize("setting,expected", [(None, []), ([], []), ([1, 3], ["1", "3"])])
+def test_explicit_lists_are_taken_as_given(setting, expected):
+    assert resources.pool_gpus(setting) == expected
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("resources.gpus=2", "resources.gpus=2: must be auto (every visible GPU), null or []"),
+        ("resources.gpus=all", "resources.gpus='all': must be auto"),
+        ("resources.gpus=[0,-1]", "resources.gpus=[0, -1]: -1 is not a GPU id"),
+        ("resources.gpus=[0,0]", "resources.gpus=[0, 0]: each GPU may be listed once"),
+        ("resources.jobs_per_gpu=0", "resources.jobs_per_gpu=0: must be >= 1"),
+    ],
+)
+def test_bad_pools_are_named_with_what_is_allowed(override, expected):
+    with pytest.raises(ConfigError, match="invalid config") as error:
+        validate(compose_config(override))
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["resources.gpus=null", "resources.gpus=[]", "resources.gpus=[0,1]", "resources.gpus=[GPU-aa]"],
+)
+def test_good_pools_pass(override):
+    validate(compose_config(override))
+
+
+def test_a_slot_sets_and_restores_cuda_visible_devices(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    first = resources.claim(["0", "1"], 1, tmp_path)
+    second = resources.claim(["0", "1"], 1, tmp_path)
+    assert (first.gpu, second.gpu) == ("0", "1")  # spread over the GPUs
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    assert first.tags == {"augsweep.gpu": "0", "augsweep.gpu_slot": "0"}
+    resources.release(second)
+    resources.release(first)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert resources.claim([], 1, tmp_path).tags == {}  # no pool: nothing claimed
+
+
+def test_once_tensorflow_runs_a_process_keeps_its_gpu(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    other = resources.claim(["0", "1"], 1, tmp_path)  # another job holds GPU 0
+    first = resources.claim(["0", "1"], 2, tmp_path)
+    assert (first.gpu, first.index) == ("1", 0)
+    resources.release(first)
+    monkeypatch.setitem(sys.modules, "tensorflow", object())  # the job imported TensorFlow
+    again = resources.claim(["0", "1"], 2, tmp_path)
+    assert (again.gpu, again.index) == ("1", 0)  # not GPU 0's free slot 1
+    resources.release(again)
+    resources.release(other)
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from augsweep import resources
+slot = resources.claim(["0"], 1, Path(sys.argv[1]))
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_slot_is_free_again_when_its_holder_dies(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        messages = []
+        start = time.monotonic()
+        holder_killer = subprocess.Popen(["sh", "-c", f"sleep 1; kill -9 {holder.pid}"])
+        slot = resources.claim(["0"], 1, tmp_path, poll_s=0.1, on_wait=messages.append)
+        waited = time.monotonic() - start
+        holder_killer.wait()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert slot.gpu == "0" and waited >= 0.9
+    assert messages == ["waiting for a GPU slot: 1 of GPUs 0 (1 job(s) per GPU) are taken"]
+    resources.release(slot)
