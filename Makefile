@@ -27,9 +27,10 @@ sweep: $(STAMP)
 run: $(STAMP)
 	$(PY) train.py $(ARGS)
 
-## The whole test suite (CI runs this).
+## The whole test suite (CI runs this). Three workers on two cores: many tests wait on
+## subprocesses and servers (TensorFlow starting, a server stopped for 60 s), not on the CPU.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 ## The quick tests only.
 test-fast: $(STAMP)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from augsweep.augment.layers import AugMix
 from augsweep.augment.policy import Policy, build_policy
 from augsweep.config.checks import ConfigError, validate
 from augsweep.data.pipeline import input_pipelines
@@ -169,22 +170,21 @@ def test_custom_layers_reload_from_a_saved_model(tmp_path):
     )
 
 
-def augmix_batches(seed: int, batches: int = 4):
-    """The dataset-placed augmix policy mapped over one batch repeated: images, choices.
+def augmix_batches(seed: int, batches: int = 3):
+    """AugMix mapped over one batch repeated in ``tf.data``, through ``keras.layers.Pipeline``
+    as a dataset-placed policy runs it: the images, and the operations drawn.
 
-    The choices are drawn in the same traced map function, from the layer's generator.
-    The map is sequential: a parallel map updates the generator in a racing order.
+    Small chains keep the traced graph small. The map is sequential: a parallel map updates
+    the layer's generator in a racing order.
     """
-    built = policy("augment=augmix", "augment.placement=dataset", seed=seed)
-    (layer,) = built.image_layers
-    stage = built.batch_stage()
+    layer = AugMix(value_range=(0, 255), num_chains=2, chain_depth=1, seed=seed)
+    pipeline = keras.layers.Pipeline([layer])
     images = photos(n=4, size=16)
-    labels = keras.utils.to_categorical(np.arange(4), CLASSES)
 
-    def augment(x, y):
-        return stage(x, y)[0], layer.get_random_transformation(x)["choices"]
+    def augment(x):
+        return pipeline(x, training=True), layer.get_random_transformation(x)["choices"]
 
-    ds = tf.data.Dataset.from_tensors((images, labels)).repeat(batches).map(augment)
+    ds = tf.data.Dataset.from_tensors(images).repeat(batches).map(augment)
     outputs, choices = zip(*ds.as_numpy_iterator(), strict=True)
     return np.stack(outputs), np.stack(choices)
 

@@ -114,8 +114,7 @@ def start_together(tmp_path: Path, seeds: range) -> list[subprocess.Popen]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("repetition", range(2))
-def test_four_processes_started_together_on_a_new_store_all_finish(tmp_path, repetition):
+def test_four_processes_started_together_on_a_new_store_all_finish(tmp_path):
     processes = start_together(tmp_path, range(4))
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     for process, output in zip(processes, outputs, strict=True):
