@@ -26,9 +26,12 @@ def test_a_sweep_through_a_server_over_postgresql(tmp_path):
             str(ROOT / "train.py"),
             "-m",
             *SMALL,
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=4",
             "tracking=server",
             f"tracking.uri={server.uri}",
             "augment=none,flip",
+            "seed=0,1,2,3",
             f"hydra.sweep.dir={tmp_path}/sweep",
             cwd=tmp_path,
         )
@@ -37,7 +40,7 @@ def test_a_sweep_through_a_server_over_postgresql(tmp_path):
         runs = client.search_runs([client.get_experiment_by_name("augsweep").experiment_id])
         [parent] = [r for r in runs if r.data.tags.get(Tag.ROLE) == "sweep"]
         jobs = [r for r in runs if r.data.tags.get(Tag.PARENT) == parent.info.run_id]
-        assert len(runs) == 3 and len(jobs) == 2
+        assert len(runs) == 9 and len(jobs) == 8  # 8 jobs, 4 writers at once
         assert {r.info.status for r in runs} == {"FINISHED"}
         assert {r.data.tags[Tag.AUGMENT] for r in jobs} == {"none", "flip"}
         for run in jobs:

@@ -172,11 +172,14 @@ def server(tmp_path_factory):
 
 @pytest.mark.slow
 def test_eight_jobs_through_make_server(server, tmp_path):
+    # Four writers at once (joblib), as a team's jobs would be.
     seeds = ",".join(str(seed) for seed in range(8))
     result = run_cli(
         TRAIN,
         "-m",
         *SMALL,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=4",
         "tracking=server",
         f"tracking.uri={server.uri}",
         "tracking.experiment=eight",
