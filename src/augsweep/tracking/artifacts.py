@@ -6,13 +6,11 @@ Every function logs into the active MLflow run (see :func:`augsweep.tracking.sto
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from augsweep import plots
@@ -38,23 +36,15 @@ def log_params(cfg: DictConfig | Mapping) -> None:
     mlflow.log_params(flatten(cfg))
 
 
-def log_epoch(
-    metrics: Mapping[str, float], epoch: int, tags: Mapping[str, str] | None = None
-) -> None:
-    """Log one epoch's metrics (and tags, e.g. the heartbeat) in a single call, ``step`` =
-    the 0-based epoch.
+def log_epoch(metrics: Mapping[str, float], epoch: int) -> None:
+    """Log one epoch's metrics in a single call, ``step`` = the 0-based epoch.
 
     Synchronous on purpose: one batch write costs ~10 ms on SQLite, while MLflow's async
     logging costs a second at the end of every run (its queue shuts down when the run ends).
+    A run's live epochs go through its outbox (:mod:`augsweep.tracking.spool`); this sends
+    the checkpointed epochs a resumed run finds missing.
     """
-    run_id = mlflow.active_run().info.run_id
-    stamp = int(time.time() * 1000)
-    client = mlflow.MlflowClient()
-    client.log_batch(
-        run_id,
-        metrics=[Metric(k, float(v), stamp, epoch) for k, v in metrics.items()],
-        tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
-    )
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=epoch)
 
 
 def log_data(splits) -> None:
