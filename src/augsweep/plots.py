@@ -96,6 +96,80 @@ def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = ""
     return path
 
 
+def band_comparison(groups: Sequence[Mapping], metric: str, path: Path, title: str = "") -> Path:
+    """Each group's mean curve with its shaded 95% band: clean train dashed, validation solid.
+
+    Args:
+        groups: One mapping per group with ``label``, ``n`` (its runs) and, per curve
+            (``val``, ``clean``), a ``(mean, low, high)`` tuple of per-epoch arrays
+            (:func:`augsweep.tracking.stats.curve_band`).
+        metric: ``accuracy`` or ``loss``.
+        path: Where to write the PNG.
+        title: Figure title.
+
+    Returns:
+        ``path``.
+    """
+    from matplotlib.lines import Line2D
+
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    ax = fig.subplots()
+    for i, group in enumerate(groups):
+        color = f"C{i % 10}"
+        for curve, style in (("val", "-"), ("clean", "--")):
+            mean, low, high = group[curve]
+            if len(mean):
+                epochs = np.arange(len(mean))
+                ax.plot(epochs, mean, style, color=color, linewidth=1.5)
+                ax.fill_between(epochs, low, high, color=color, alpha=0.15, linewidth=0)
+    handles = [
+        Line2D([], [], color=f"C{i % 10}", label=f"{g['label']} (n={g['n']})")
+        for i, g in enumerate(groups)
+    ] + [
+        Line2D([], [], color="gray", linestyle="-", label="validation"),
+        Line2D([], [], color="gray", linestyle="--", label="clean train"),
+    ]
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{metric} (mean over seeds, 95% band)")
+    ax.grid(alpha=0.3)
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title or f"{metric}: clean train (dashed) vs validation (solid)")
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def forest(panels: Mapping[str, Sequence[tuple]], path: Path, title: str = "") -> Path:
+    """Differences with their intervals, one row each, around a zero line: a forest plot.
+
+    Args:
+        panels: Panel title -> rows ``(label, mean, low, high)``; ``low``/``high`` None
+            draws the point alone.
+        path: Where to write the PNG.
+        title: Figure title.
+
+    Returns:
+        ``path``.
+    """
+    height = max(len(rows) for rows in panels.values()) if panels else 1
+    fig = Figure(figsize=(4.2 * max(len(panels), 1), 1.4 + 0.45 * height), layout="constrained")
+    for ax, (name, rows) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items(),
+                                strict=True):  # fmt: skip
+        ys = np.arange(len(rows))[::-1]
+        for y, (_, mean, low, high) in zip(ys, rows, strict=True):
+            if low is not None:
+                ax.plot([low, high], [y, y], color="C0", linewidth=2)
+            ax.plot([mean], [y], "o", color="C0")
+        ax.axvline(0.0, color="gray", linestyle="--", linewidth=1)
+        ax.set_yticks(ys, [row[0] for row in rows], fontsize=8)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_title(name, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+    return path
+
+
 def class_list(class_names: Sequence[str], limit: int = 8) -> str:
     """``"5 classes: daisy, dandelion, ..."``, naming at most ``limit`` of them."""
     shown = ", ".join(class_names[:limit])

@@ -33,6 +33,7 @@ def problems(*overrides: str) -> str:
         ("dataset=folder dataset.path=. dataset.on_bad_file=ignore", "must be one of fail, skip"),
         ("model=mobilenet_v2 model.weights=coco", "model.weights=coco: must be imagenet or null"),
         ("model=mobilenet_v2 model.dropout=1.5", "model.dropout=1.5: must be in [0, 1)"),
+        ("report.baseline=''", "report.baseline='': must be a value of augment (e.g. none)"),
     ],
 )
 def test_out_of_range_values_are_named(override, expected):

@@ -23,6 +23,7 @@ def key(*overrides: str) -> str:
         "trainer.verbose=2",
         "trainer.eval_batch_size=64",
         "rerun=true",
+        "report.baseline=flip",
         "resources.gpus=[0,1]",
         "resources.jobs_per_gpu=2",
         "augment.techniques.keras.mixup.alpha=0.7",  # a technique the policy does not use

@@ -77,6 +77,7 @@ def validate(cfg: DictConfig) -> None:
         *_check_model(cfg.model, cfg.dataset),
         *_check_augment(cfg.augment),
         *_check_resources(cfg.resources),
+        *_check_report(cfg.report),
     ]
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: must be >= 0")
@@ -86,6 +87,17 @@ def validate(cfg: DictConfig) -> None:
         )
     if problems:
         raise ConfigError(problems)
+
+
+def _check_report(report) -> list[str]:
+    """``report.baseline``: a value of ``augment`` (``none``) or ``key=value``, none empty."""
+    key, sep, value = str(report.baseline).partition("=")
+    if not key.strip() or (sep and not value.strip()):
+        return [
+            f"report.baseline={report.baseline!r}: must be a value of augment (e.g. none) or "
+            "key=value of a swept key (e.g. trainer.learning_rate=0.001)"
+        ]
+    return []
 
 
 def is_option(node: DictConfig, schema: type) -> bool:

@@ -22,6 +22,7 @@ KEY_VERSION = "augsweep-run-key-1"
 EXCLUDED = (
     "tracking",  # where results are logged, not what they are
     "resources",  # which GPU, how many jobs per GPU: where it runs, not what it learns
+    "report",  # how the sweep's report compares runs, after they ran
     "rerun",  # asks to train again; the run itself is the same experiment
     "trainer.verbose",  # console output only
     "trainer.eval_batch_size",  # inference batch size: speed, not results

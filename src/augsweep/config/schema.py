@@ -275,6 +275,19 @@ class TrackingConfig:
 
 
 @dataclass
+class ReportConfig:
+    """The sweep's report (not part of a run's key: it reads runs, never changes one).
+
+    Attributes:
+        baseline: The group every other group is compared with, seed by seed: a value of
+            ``augment`` (``none``) or ``key=value`` of another swept key
+            (``trainer.learning_rate=0.001``).
+    """
+
+    baseline: str = "none"
+
+
+@dataclass
 class ResourcesConfig:
     """What a job may use of the machine it runs on (not part of a run's key).
 
@@ -314,6 +327,7 @@ class Config:
     trainer: TrainerConfig = MISSING
     tracking: TrackingConfig = MISSING
     resources: ResourcesConfig = MISSING
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def register_configs() -> None:

@@ -164,6 +164,7 @@ class SweepTracker(Callback):
         tags = {
             Tag.SWEEP_DIR: str(self.sweep_dir),
             Tag.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
+            Tag.REPORT_BASELINE: str(config.report.baseline),
             **store.owner_tags(),
         }
         parent = _reopen_parent(client, experiment_id, key, tags)
@@ -247,8 +248,9 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     runs = report.with_job_runs(client, runs, jobs)
     paths: list[Path] = []
     try:
-        records = report.load_records(client, runs)
-        paths = report.build_report(records, sweep_dir, f"sweep {info.sweep_id}", jobs)
+        records = report.load_records(client, runs, jobs)
+        title = f"sweep {info.sweep_id}"
+        paths = report.build_report(records, sweep_dir, title, jobs, parent_tags)
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
     finally:

@@ -19,6 +19,7 @@ class Tag:
     ROLE = "augsweep.role"  # "sweep" on a sweep's parent run
     SWEEP_DIR = "sweep_dir"
     SWEEP_OVERRIDES = "sweep_overrides"
+    REPORT_BASELINE = "augsweep.report_baseline"  # on a sweep's parent: report.baseline
     PARENT = "mlflow.parentRunId"  # MLflow's own: nests a run under another
     # Run identity and relaunching (augsweep.tracking.relaunch):
     RUN_KEY = "run_key"  # hash of the config that decides the result (config/run_key.py)

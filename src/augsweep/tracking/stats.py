@@ -1,0 +1,345 @@
+"""The statistics of a sweep: runs grouped by their swept values, Student t intervals, and
+paired comparisons with a baseline group, seed by seed.
+
+Pure Python, numpy and scipy; no MLflow: :mod:`augsweep.tracking.report` reads the runs and
+hands this module plain rows (dicts), then renders what it returns.
+
+Why paired: two runs with the same seed share the data split and the initial weights, so
+the difference between them is the policy's effect plus less noise than two unrelated runs.
+The test is scipy's paired t-test (``scipy.stats.ttest_rel``, two-sided); the interval of
+the mean difference uses the same t distribution, so "the interval excludes 0" and
+"p < 0.05" always agree, and the verdict follows them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats as scipy_stats
+
+CONFIDENCE = 0.95
+SEED_KEY = "seed"
+# Each group's metrics, in the order the report shows them.
+GROUP_METRICS = (
+    "best_val_accuracy", "final_val_accuracy", "final_clean_accuracy", "final_gap",
+    "test_accuracy",
+)  # fmt: skip
+# The paired comparisons: metric and direction (+1: higher is better, -1: lower is better).
+# Validation accuracy is the FINAL one, not the best: the best is the maximum of a noisy
+# curve, picked by looking at the validation set itself, so it favours whichever policy
+# fluctuates more; the final one is measured like the gap (last epoch) and selects nothing.
+PAIRED_METRICS = (("final_val_accuracy", 1), ("test_accuracy", 1), ("final_gap", -1))
+TEST_NAME = "paired t-test (scipy.stats.ttest_rel, two-sided)"
+DEFAULT_KEY = "augment"  # what a baseline names when it is a bare value: `none`
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean with its 95% Student t confidence interval (no interval below two values).
+
+    Attributes:
+        n: How many values.
+        mean: Their mean (nan when there are none).
+        low: Lower end of the interval, or None.
+        high: Upper end of the interval, or None.
+    """
+
+    n: int
+    mean: float
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A paired comparison of one metric: group minus baseline, seed by seed.
+
+    Attributes:
+        metric: The metric compared.
+        diff: The mean paired difference and its interval.
+        p: p-value of the paired t-test (None below two pairs).
+        verdict: ``better``, ``worse``, ``no clear difference with n=N``; with one pair
+            ``no interval with n=1``, with none ``-``.
+    """
+
+    metric: str
+    diff: Interval
+    p: float | None
+    verdict: str
+
+
+@dataclass
+class Group:
+    """The finished runs that share every swept value but the seed.
+
+    Attributes:
+        settings: Swept key -> value (``seed`` excluded), in the sweep's order.
+        runs: The runs' rows, one per seed (the last one when a seed ran twice).
+        stats: Metric -> :class:`Interval` over the runs that have it.
+    """
+
+    settings: dict[str, str]
+    runs: list[dict] = field(default_factory=list)
+    stats: dict[str, Interval] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``augment=flip,trainer.learning_rate=0.001`` (``all runs`` when nothing varies)."""
+        return ",".join(f"{k}={v}" for k, v in self.settings.items()) or "all runs"
+
+    @property
+    def seeds(self) -> list[str]:
+        return [str(run.get(SEED_KEY)) for run in self.runs]
+
+
+@dataclass
+class Comparison:
+    """One group against the baseline group with the same other swept values.
+
+    Attributes:
+        group: The group compared.
+        baseline: Its baseline group.
+        seeds: The seeds both have (the pairs).
+        unpaired: The seeds only one of the two has, left out of the pairing.
+        paired: One :class:`Paired` per metric of :data:`PAIRED_METRICS`.
+    """
+
+    group: Group
+    baseline: Group
+    seeds: list[str]
+    unpaired: list[str]
+    paired: list[Paired]
+
+
+@dataclass
+class Analysis:
+    """What the report shows: groups, comparisons, and notes in plain words.
+
+    Attributes:
+        keys: The swept keys runs are grouped by (``seed`` excluded).
+        baseline: The baseline as ``key=value`` (``augment=none``).
+        groups: Every group, in the order their first run appears.
+        comparisons: One per group that has a baseline group (empty without a baseline).
+        notes: Sentences for the reader: a single seed, a missing baseline, seeds left out.
+    """
+
+    keys: list[str]
+    baseline: str
+    groups: list[Group]
+    comparisons: list[Comparison]
+    notes: list[str]
+
+
+def t_interval(values: Sequence[float]) -> Interval:
+    """The mean of ``values`` and its 95% Student t confidence interval.
+
+    Args:
+        values: The values (nan ones are left out).
+
+    Returns:
+        The :class:`Interval`; ``low``/``high`` are None below two values.
+    """
+    data = np.asarray([v for v in values if v is not None], dtype=float)
+    data = data[~np.isnan(data)]
+    if len(data) == 0:
+        return Interval(0, math.nan)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return Interval(1, mean)
+    sem = float(scipy_stats.sem(data))
+    if sem == 0:  # every value equal: scipy's t.interval needs a positive scale
+        return Interval(len(data), mean, mean, mean)
+    low, high = scipy_stats.t.interval(CONFIDENCE, len(data) - 1, loc=mean, scale=sem)
+    return Interval(len(data), mean, float(low), float(high))
+
+
+def paired(metric: str, group: Sequence[float], baseline: Sequence[float], sign: int) -> Paired:
+    """Compare ``group`` with ``baseline``, value by value (same seed, same position).
+
+    Args:
+        metric: The metric's name.
+        group: The group's values.
+        baseline: The baseline's values, paired with ``group``'s.
+        sign: +1 when higher is better, -1 when lower is better (the gap).
+
+    Returns:
+        The :class:`Paired` comparison.
+    """
+    a, b = np.asarray(group, dtype=float), np.asarray(baseline, dtype=float)
+    diff = t_interval(a - b)
+    if diff.n < 2:
+        return Paired(metric, diff, None, f"no interval with n={diff.n}" if diff.n else "-")
+    if diff.low == diff.high:  # every difference equal: scipy's t statistic is 0/0 or x/0
+        p = 1.0 if diff.mean == 0 else 0.0
+    else:
+        p = float(scipy_stats.ttest_rel(a, b).pvalue)
+    return Paired(metric, diff, p, verdict(diff, sign))
+
+
+def verdict(diff: Interval, sign: int) -> str:
+    """``better``/``worse`` when the interval of the difference excludes 0, else ``no clear
+    difference with n=N``."""
+    if diff.low is not None and diff.low > 0:
+        return "better" if sign > 0 else "worse"
+    if diff.high is not None and diff.high < 0:
+        return "worse" if sign > 0 else "better"
+    return f"no clear difference with n={diff.n}"
+
+
+def split_override(override: str) -> tuple[str, str]:
+    """``"+trainer.epochs=3"`` -> ``("trainer.epochs", "3")``."""
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def swept_settings(overrides: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
+    """Each run's values of the keys that differ between runs, ``seed`` excluded.
+
+    A key set the same way for every run (``trainer.epochs=2`` on the command line) does not
+    tell runs apart and is left out; a key that only some runs set counts, with ``-`` for the
+    others.
+
+    Args:
+        overrides: Run id -> its job's overrides (``["augment=flip", "seed=3"]``).
+
+    Returns:
+        Run id -> {swept key: value}, keys in the order the overrides name them.
+    """
+    parsed = {run_id: dict(map(split_override, items)) for run_id, items in overrides.items()}
+    keys = dict.fromkeys(key for values in parsed.values() for key in values)
+    swept = [
+        key
+        for key in keys
+        if key != SEED_KEY and len({values.get(key) for values in parsed.values()}) > 1
+    ]
+    return {
+        run_id: {key: values.get(key, "-") for key in swept} for run_id, values in parsed.items()
+    }
+
+
+def group_runs(rows: Sequence[dict]) -> list[Group]:
+    """The FINISHED runs grouped by their ``settings``, one run per seed in each group.
+
+    Args:
+        rows: One dict per run with ``status``, ``seed``, ``settings`` (swept key -> value)
+            and the metrics of :data:`GROUP_METRICS` (missing or None where not logged).
+
+    Returns:
+        The groups, in the order their first run appears, with their :class:`Interval` s.
+    """
+    groups: dict[tuple, Group] = {}
+    for row in rows:
+        settings = dict(row.get("settings") or {})
+        group = groups.setdefault(tuple(settings.items()), Group(settings))
+        if row.get("status") == "FINISHED":
+            group.runs = [r for r in group.runs if r.get(SEED_KEY) != row.get(SEED_KEY)]
+            group.runs.append(row)  # a seed run twice (rerun=true): the later run counts
+    for group in groups.values():
+        group.stats = {key: t_interval([r.get(key) for r in group.runs]) for key in GROUP_METRICS}
+    return list(groups.values())
+
+
+def parse_baseline(baseline: str) -> tuple[str, str]:
+    """``"none"`` -> ``("augment", "none")``; ``"model=mobilenet_v2"`` -> itself, split."""
+    key, sep, value = baseline.partition("=")
+    return (key.strip(), value.strip()) if sep else (DEFAULT_KEY, baseline.strip())
+
+
+def compare(group: Group, base: Group) -> Comparison:
+    """``group`` against ``base``, seed by seed, for every metric of :data:`PAIRED_METRICS`."""
+    mine = {str(r.get(SEED_KEY)): r for r in group.runs}
+    theirs = {str(r.get(SEED_KEY)): r for r in base.runs}
+    seeds = [seed for seed in mine if seed in theirs]
+    unpaired = [f"{s} ({group.label} only)" for s in mine if s not in theirs] + [
+        f"{s} ({base.label} only)" for s in theirs if s not in mine
+    ]
+    results = []
+    for metric, sign in PAIRED_METRICS:
+        pairs = [
+            (mine[s][metric], theirs[s][metric])
+            for s in seeds
+            if mine[s].get(metric) is not None and theirs[s].get(metric) is not None
+        ]
+        a, b = zip(*pairs, strict=True) if pairs else ((), ())
+        results.append(paired(metric, a, b, sign))
+    return Comparison(group, base, seeds, unpaired, results)
+
+
+def analyze(rows: Sequence[dict], baseline: str = "none") -> Analysis:
+    """Group the runs, compare each group with its baseline group, and say what is missing.
+
+    Args:
+        rows: One dict per run (see :func:`group_runs`).
+        baseline: The baseline: a value of ``augment`` (``none``) or ``key=value``.
+
+    Returns:
+        The :class:`Analysis`.
+    """
+    groups = group_runs(rows)
+    keys = list(dict.fromkeys(k for g in groups for k in g.settings))
+    notes = []
+    if groups and max(len(g.runs) for g in groups) == 1:
+        notes.append(
+            "One seed per group: no confidence interval or paired test can be given. "
+            "Sweep seeds to get them, e.g. add `seed=range(5)` to the command "
+            "(5 runs per group)."
+        )
+    comparisons, missing = _comparisons(groups, baseline)
+    notes += missing
+    for comparison in comparisons:
+        if comparison.unpaired:
+            notes.append(
+                f"{comparison.group.label} vs {comparison.baseline.label}: seeds left out of "
+                f"the pairing (only one of the two has a finished run): "
+                f"{', '.join(comparison.unpaired)}."
+            )
+    return Analysis(keys, "=".join(parse_baseline(baseline)), groups, comparisons, notes)
+
+
+def _comparisons(groups: list[Group], baseline: str) -> tuple[list[Comparison], list[str]]:
+    """Every group paired with its baseline group, and notes on a baseline not found."""
+    key, value = parse_baseline(baseline)
+    bases = [g for g in groups if g.settings.get(key) == value]
+    if not bases:
+        swept = sorted({g.settings[key] for g in groups if key in g.settings})
+        where = f"values swept: {', '.join(swept)}" if swept else f"{key} is not swept"
+        return [], [
+            f"The baseline {key}={value} is not in this sweep ({where}): no paired comparison. "
+            f"Add it to the sweep or choose another with `report.baseline=VALUE` "
+            f"(or `--baseline` when rebuilding the report)."
+        ]
+    comparisons = []
+    for group in groups:
+        if group.settings.get(key) in (value, None):
+            continue
+        others = {k: v for k, v in group.settings.items() if k != key}
+        match = [b for b in bases if {k: v for k, v in b.settings.items() if k != key} == others]
+        if match:
+            comparisons.append(compare(group, match[0]))
+    return comparisons, []
+
+
+def curve_band(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, ...]:
+    """The mean of per-epoch curves and its 95% t band, epoch by epoch.
+
+    Curves of different lengths (a run that failed early) are cut to the shortest.
+
+    Args:
+        curves: One sequence of values per run.
+
+    Returns:
+        ``(mean, low, high)`` arrays; ``low``/``high`` equal ``mean`` for a single curve.
+    """
+    curves = [c for c in curves if len(c)]
+    if not curves:
+        return np.array([]), np.array([]), np.array([])
+    length = min(len(c) for c in curves)
+    data = np.asarray([c[:length] for c in curves], dtype=float)
+    mean = data.mean(axis=0)
+    if len(data) < 2:
+        return mean, mean, mean
+    half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, len(data) - 1) * scipy_stats.sem(data, axis=0)
+    return mean, mean - half, mean + half
