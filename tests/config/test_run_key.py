@@ -65,8 +65,9 @@ def test_sweep_key_ignores_the_order_of_overrides_but_not_their_values():
                             "augment=none,flip"], {})  # fmt: skip
 
 
-def test_a_relaunch_on_other_gpus_is_the_same_sweep():
+def test_a_relaunch_on_other_gpus_or_with_another_baseline_is_the_same_sweep():
     base = compose_config()
     one = sweep_key(base, ["augment=none,flip"], {})
     assert one == sweep_key(base, ["augment=none,flip", "resources.gpus=[0,1]"], {})
     assert one == sweep_key(base, ["resources.jobs_per_gpu=2", "augment=none,flip"], {})
+    assert one == sweep_key(base, ["augment=none,flip", "report.baseline=flip"], {})

@@ -168,7 +168,8 @@ def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     assert steps(client, diverged.info.run_id, "loss") == [0]  # stopped at once, kept
     assert parents[0].info.status == "FAILED"
     summary = (tmp_path / "sweep" / "summary.md").read_text()
-    assert "| none | 1 |" in summary  # the per-policy mean counts the finished run only
+    assert "| trainer.learning_rate=0.001 | 1 |" in summary  # per group: finished runs only
+    assert "| trainer.learning_rate=1000000.0 | 0 | - |" in summary
     assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
 
 

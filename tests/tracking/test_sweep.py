@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import defaultdict
 
+import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats as scipy_stats
 
 from augsweep.tracking import report
 from augsweep.tracking.tags import Tag
@@ -14,7 +18,10 @@ from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
 
 pytestmark = pytest.mark.slow
 
-REPORT_FILES = {"comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md"}
+REPORT_FILES = {
+    "comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary_groups.csv",
+    "summary.md", "report.html",
+}  # fmt: skip
 
 
 def sweep(tmp_path, *overrides: str, base=SMALL):
@@ -36,45 +43,89 @@ def sweep(tmp_path, *overrides: str, base=SMALL):
     return result, client, parent, children
 
 
-def test_sweep_nests_one_run_per_policy_and_builds_the_report(tmp_path):
-    result, client, parent, children = sweep(tmp_path, "augment=none,flip,flip_rot_zoom")
+def test_sweep_nests_one_run_per_policy_and_seed_and_builds_the_report(tmp_path):
+    # The issue's must-show, tiny: `-m augment=none,flip_rot_zoom seed=range(5)` on digits.
+    result, client, parent, children = sweep(
+        tmp_path, "augment=none,flip_rot_zoom", "seed=range(5)"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     sweep_id = parent.data.tags["sweep_id"]
     assert parent.info.status == "FINISHED"
-    assert sorted(r.info.run_name for r in children) == [
-        "augment=flip",
-        "augment=flip_rot_zoom",
-        "augment=none",
-    ]
+    assert sorted(r.info.run_name for r in children) == sorted(
+        f"augment={p},seed={s}" for p in ("none", "flip_rot_zoom") for s in range(5)
+    )
     for run in children:
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.data.tags["sweep_id"] == sweep_id
-        assert run.data.tags["augment"] == run.info.run_name.split("=")[1]
+        assert run.data.tags["augment"] == run.info.run_name.split(",")[0].split("=")[1]
 
     sweep_dir = tmp_path / "sweep"
-    assert {p.name for p in sweep_dir.iterdir()} >= REPORT_FILES
+    assert {p.name for p in sweep_dir.iterdir()} >= REPORT_FILES | {"differences.png"}
     assert json.loads((sweep_dir / "sweep.json").read_text())["sweep_id"] == sweep_id
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= REPORT_FILES
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert artifacts >= REPORT_FILES  # report.html at the parent's artifact root
     table = (sweep_dir / "summary.md").read_text()
-    for policy in ("none", "flip", "flip_rot_zoom"):
-        assert f"| augment={policy} | {policy} | 0 | FINISHED |" in table
+    page = re.sub(r"<td [^>]*>", "<td>", (sweep_dir / "report.html").read_text())  # no class
+    for policy in ("none", "flip_rot_zoom"):
+        assert f"| augment={policy},seed=0 | {policy} | 0 | FINISHED |" in table
     assert f"Report: {sweep_dir}/summary.md" in result.stdout
+    for cells in expected_statistics(children):
+        assert " | ".join(cells) in table
+        assert "</td><td>".join(cells) in page
+    assert "paired t-test (scipy.stats.ttest_rel" in page
+    assert page.count("data:image/png;base64,") >= 3 and 'src="http' not in page
+    assert "python train.py -m" in page and "seed=range(5)" in page
+    assert page.index("Verdict") < page.index("<img") < page.index("<h2>Runs</h2>")
 
     # The report can be rebuilt later from MLflow alone.
     out = tmp_path / "rebuilt"
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     assert report.main(["--sweep-id", sweep_id, "--tracking-uri", uri, "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == REPORT_FILES
+    assert {p.name for p in out.iterdir()} == REPORT_FILES | {"differences.png"}
     assert (out / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
     latest = tmp_path / "latest"
     rebuilt = run_cli(
         "-m", "augsweep.tracking.report", "--experiment", "augsweep", "--tracking-uri", uri,
-        "--out", str(latest),
+        "--out", str(latest), "--baseline", "flip_rot_zoom",
     )  # fmt: skip
     assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
     assert (latest / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
+    assert "| augment=none | augment=flip_rot_zoom | 5 |" in (latest / "summary.md").read_text()
+
+
+def expected_statistics(runs) -> list[list[str]]:
+    """What the report must show, computed here from the runs' metrics in MLflow with scipy
+    (not through augsweep.tracking.stats): per policy mean [95% t CI] of the final
+    validation accuracy and gap; flip_rot_zoom - none paired by seed: mean [CI], p, verdict.
+    Each as the adjacent cells of a table row."""
+    values = defaultdict(dict)  # (policy, metric) -> seed -> value
+    for run in runs:
+        for metric in ("final_val_accuracy", "final_gap"):
+            seed = int(run.data.params["seed"])
+            values[run.data.tags["augment"], metric][seed] = run.data.metrics[metric]
+    expected = []
+
+    def interval(data, signed=""):
+        mean, sem = np.mean(data), scipy_stats.sem(data)
+        low, high = scipy_stats.t.interval(0.95, len(data) - 1, loc=mean, scale=sem)
+        return f"{mean:{signed}.4f} [{low:{signed}.4f}, {high:{signed}.4f}]", low, high
+
+    for metric, sign in (("final_val_accuracy", 1), ("final_gap", -1)):
+        for policy in ("none", "flip_rot_zoom"):
+            expected.append([interval(list(values[policy, metric].values()))[0]])
+        seeds = range(5)
+        augmented = [values["flip_rot_zoom", metric][s] for s in seeds]
+        baseline = [values["none", metric][s] for s in seeds]
+        text, low, high = interval(np.subtract(augmented, baseline), "+")
+        p = scipy_stats.ttest_rel(augmented, baseline).pvalue
+        if low > 0 or high < 0:
+            word = "better" if (low > 0) == (sign > 0) else "worse"
+        else:
+            word = "no clear difference with n=5"
+        expected.append([text, f"{p:.3g}", word])
+    return expected
 
 
 # A folder dataset at a small size: no dataset.train_samples (digits only).

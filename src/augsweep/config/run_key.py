@@ -66,10 +66,19 @@ def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, s
     return _digest(
         {
             "base": _without(node, EXCLUDED),
-            "overrides": sorted(o for o in overrides if not _is_placement(o)),
+            "overrides": sorted(
+                o for o in overrides if not (_is_placement(o) or _is_report_choice(o))
+            ),
             "params": {key: str(value) for key, value in sorted(params.items())},
         }
     )
+
+
+def _is_report_choice(override: str) -> bool:
+    """An override of how the report compares runs (``report.baseline=flip``): a relaunch
+    with another baseline is the same sweep, reported anew."""
+    key = override.split("=", 1)[0].lstrip("+~")
+    return key == "report" or key.startswith("report.")
 
 
 def _is_placement(override: str) -> bool:

@@ -37,9 +37,9 @@ METRIC_COLUMNS = (
     "test_accuracy",
 )  # fmt: skip
 COLUMNS = (
-    "run_name", "group", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
+    "run_name", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "test_accuracy", "epochs",
-    "duration_s", "error", "run_id",
+    "duration_s", "group", "error", "run_id",
 )  # fmt: skip
 REPORT_FILES = (
     "comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary_groups.csv",
