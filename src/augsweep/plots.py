@@ -111,6 +111,7 @@ def band_comparison(groups: Sequence[Mapping], metric: str, path: Path, title: s
         ``path``.
     """
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(10, 5.5), layout="constrained")
     ax = fig.subplots()
@@ -129,6 +130,7 @@ def band_comparison(groups: Sequence[Mapping], metric: str, path: Path, title: s
         Line2D([], [], color="gray", linestyle="-", label="validation"),
         Line2D([], [], color="gray", linestyle="--", label="clean train"),
     ]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{metric} (mean over seeds, 95% band)")
     ax.grid(alpha=0.3)
@@ -151,7 +153,7 @@ def forest(panels: Mapping[str, Sequence[tuple]], path: Path, title: str = "") -
         ``path``.
     """
     height = max(len(rows) for rows in panels.values()) if panels else 1
-    fig = Figure(figsize=(4.2 * max(len(panels), 1), 1.4 + 0.45 * height), layout="constrained")
+    fig = Figure(figsize=(5.0 * max(len(panels), 1), 1.6 + 0.45 * height), layout="constrained")
     for ax, (name, rows) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items(),
                                 strict=True):  # fmt: skip
         ys = np.arange(len(rows))[::-1]

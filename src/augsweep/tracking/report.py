@@ -116,8 +116,8 @@ def job_table(parent_tags: dict[str, str], names: Sequence[str] = ()) -> list[di
         names: Every job's run name, by job number, when the sweep knows them.
 
     Returns:
-        One dict per job: ``job`` (0-based), ``name``, ``overrides``, ``outcome``,
-        ``run_id``, ``detail``, ``error``, ``seconds``.
+        One dict per job: ``job`` (0-based), ``name``, ``overrides`` (one string),
+        ``override_list``, ``outcome``, ``run_id``, ``detail``, ``error``, ``seconds``.
     """
     records = {
         int(name.removeprefix(Tag.JOB_RECORD)): json.loads(value)
@@ -288,11 +288,12 @@ def _forest_plot(analysis: stats.Analysis, path: Path, title: str) -> Path | Non
         ]
         if rows:
             better = "smaller is better" if metric == "final_gap" else "higher is better"
-            panels[f"{LABELS[metric]}: difference vs {analysis.baseline} ({better})"] = rows
+            panels[f"Δ {LABELS[metric]} ({better})"] = rows
     if not panels:
         path.unlink(missing_ok=True)
         return None
-    return plots.forest(panels, path, f"{title}: paired differences, 95% CI")
+    heading = f"{title}: paired differences vs {analysis.baseline}, 95% CI"
+    return plots.forest(panels, path, heading)
 
 
 def fmt_interval(interval: stats.Interval, signed: bool = False) -> str:
