@@ -231,7 +231,10 @@ def build_report(
         title=title,
         intro=_intro_lines(records, analysis),
         tables=[
-            ("Verdict vs the baseline", *verdict_table(analysis)),
+            (
+                f"Verdict vs the baseline {analysis.baseline} (paired by seed)",
+                *verdict_table(analysis),
+            ),  # fmt: skip
             ("Per group: mean [95% CI]", *group_table(analysis)),
         ],
         notes=analysis.notes,
