@@ -235,8 +235,9 @@ def group_runs(rows: Sequence[dict]) -> list[Group]:
         settings = dict(row.get("settings") or {})
         group = groups.setdefault(tuple(settings.items()), Group(settings))
         if row.get("status") == "FINISHED":
-            group.runs = [r for r in group.runs if r.get(SEED_KEY) != row.get(SEED_KEY)]
-            group.runs.append(row)  # a seed run twice (rerun=true): the later run counts
+            if row.get(SEED_KEY) not in (None, ""):  # a seed run twice (rerun=true): the later
+                group.runs = [r for r in group.runs if r.get(SEED_KEY) != row.get(SEED_KEY)]
+            group.runs.append(row)
     for group in groups.values():
         group.stats = {key: t_interval([r.get(key) for r in group.runs]) for key in GROUP_METRICS}
     return list(groups.values())
@@ -250,8 +251,8 @@ def parse_baseline(baseline: str) -> tuple[str, str]:
 
 def compare(group: Group, base: Group) -> Comparison:
     """``group`` against ``base``, seed by seed, for every metric of :data:`PAIRED_METRICS`."""
-    mine = {str(r.get(SEED_KEY)): r for r in group.runs}
-    theirs = {str(r.get(SEED_KEY)): r for r in base.runs}
+    mine = {str(r[SEED_KEY]): r for r in group.runs if r.get(SEED_KEY) not in (None, "")}
+    theirs = {str(r[SEED_KEY]): r for r in base.runs if r.get(SEED_KEY) not in (None, "")}
     seeds = [seed for seed in mine if seed in theirs]
     unpaired = [f"{s} ({group.label} only)" for s in mine if s not in theirs] + [
         f"{s} ({base.label} only)" for s in theirs if s not in mine
