@@ -121,15 +121,15 @@ def serve(args: argparse.Namespace):
     port = free_port()
     command = [args.mlflow, "ui", "--backend-store-uri", args.store, "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
-    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, process, Path(log.name))
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_health(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 def free_port() -> int:
@@ -138,11 +138,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_health(url: str, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+def wait_for_health(url: str, process: subprocess.Popen, log, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"mlflow ui exited ({process.returncode}):\n{log.read_text()}")
+            log.seek(0)
+            raise SystemExit(f"mlflow ui exited ({process.returncode}):\n{log.read()}")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
                 if response.status == 200:

@@ -93,10 +93,12 @@ def run_job(cfg: DictConfig) -> float:
 
 def _where_to_look(cfg: DictConfig, run_id: str) -> str:
     """How to open the UI on the store the run went to, and the run's page."""
-    from augsweep.tracking.store import resolve_uri  # MLflow is loaded by now
+    from augsweep.tracking import store  # MLflow is loaded by now
     from augsweep.tracking.ui import where_to_look
 
-    return where_to_look(resolve_uri(cfg.tracking.uri), None, run_id)
+    uri = store.resolve_uri(cfg.tracking.uri)
+    experiment_id = store.connect(uri).get_run(run_id).info.experiment_id
+    return where_to_look(uri, experiment_id, run_id)
 
 
 def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):

@@ -8,6 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 SQLITE_PREFIX = "sqlite:///"
+# MLflow 3.17's UI shows an experiment as GenAI (its overview, traces) or as model training
+# (its runs) after this URL parameter, else after the switch at its top left, kept in the
+# browser's local storage and GenAI by default. It does not read the experiment's
+# `mlflow.experimentKind` tag (augsweep sets it too, for the UIs that do): only the parameter
+# lands a link on the runs, checked in Chromium.
+MODEL_TRAINING = "workflowType=machine_learning"
 LOCAL_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address, and `make ui`'s
 # The repository (if augsweep runs from its checkout): `make ui` serves its mlruns/mlflow.db.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -40,27 +46,27 @@ def ui_address(uri: str) -> str:
     return LOCAL_UI
 
 
-def run_url(uri: str, experiment_id: str | None, run_id: str, artifact: str | None = None) -> str:
-    """The UI's page of a run, or of one of its artifacts.
+def experiment_url(uri: str, experiment_id: str) -> str:
+    """The UI's page of an experiment, opened on its runs."""
+    return f"{ui_address(uri)}/#/experiments/{experiment_id}?{MODEL_TRAINING}"
 
-    MLflow 3's routes: ``#/experiments/<id>/runs/<run>`` and ``.../artifacts/<path>``;
-    ``#/runs/<run>`` when the experiment is not known (the UI finds it).
-    """
-    if experiment_id is None:
-        return f"{ui_address(uri)}/#/runs/{run_id}"
+
+def run_url(uri: str, experiment_id: str, run_id: str, artifact: str | None = None) -> str:
+    """The UI's page of a run, or of one of its artifacts (MLflow 3's routes:
+    ``#/experiments/<id>/runs/<run>`` and ``.../artifacts/<path>``)."""
     url = f"{ui_address(uri)}/#/experiments/{experiment_id}/runs/{run_id}"
-    return f"{url}/artifacts/{artifact}" if artifact else url
+    return f"{url}/artifacts/{artifact}?{MODEL_TRAINING}" if artifact else f"{url}?{MODEL_TRAINING}"
 
 
 def where_to_look(
-    uri: str, experiment_id: str | None, run_id: str, label: str = "run", artifact: str = ""
+    uri: str, experiment_id: str, run_id: str, label: str = "run", artifact: str = ""
 ) -> str:
-    """The lines that end a run or a sweep: how to open the UI, then the run's page (and
-    an artifact's, e.g. the sweep's ``report.html``).
+    """The lines that end a run or a sweep: how to open the UI, then the pages of the
+    experiment, of the run, and of an artifact (e.g. the sweep's ``report.html``).
 
     Args:
         uri: The resolved tracking URI the runs went to.
-        experiment_id: The run's experiment (None: the UI finds it).
+        experiment_id: The run's experiment.
         run_id: The run (a sweep's parent run).
         label: What the run is, for the line of its page.
         artifact: An artifact of the run to link to (path under the run's artifact root).
@@ -70,7 +76,9 @@ def where_to_look(
         lines = [f"MLflow UI: {command}  (then open the pages below)"]
     else:
         lines = [f"MLflow UI: {ui_address(uri)}  (the tracking server's)"]
-    lines.append(f"  {label}: {run_url(uri, experiment_id, run_id)}")
-    if artifact and experiment_id is not None:
-        lines.append(f"  {artifact}: {run_url(uri, experiment_id, run_id, artifact)}")
+    pages = {"runs": experiment_url(uri, experiment_id), label: run_url(uri, experiment_id, run_id)}
+    if artifact:
+        pages[artifact] = run_url(uri, experiment_id, run_id, artifact)
+    width = max(map(len, pages)) + 1
+    lines += [f"  {f'{name}:':<{width}} {url}" for name, url in pages.items()]
     return "\n".join(lines)
