@@ -16,6 +16,7 @@ from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches
 from augsweep.run import learning_rate, logged_params, run_tags, summarize, train
+from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
 from tests.helpers import SMALL, compose_config, sigterm_after_first_epoch
 
@@ -100,6 +101,8 @@ def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_c
     assert last.step == 1 and carried["val_accuracy"].step == 1
     assert carried["val_accuracy"].value == last.value
     assert carried["best_val_accuracy"].value == run.data.metrics["best_val_accuracy"]
+    (record,) = load_records(client, [run])  # the model's copies are no extra epoch
+    assert len(record.history["val_accuracy"]) == 2
     model = mlflow.keras.load_model(logged.model_uri)
 
     splits = load_digits(train_samples=cfg.dataset.train_samples, image_size=16, seed=cfg.seed)
