@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import mlflow
@@ -15,6 +16,7 @@ from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches
 from augsweep.run import learning_rate, logged_params, run_tags, summarize, train
+from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
 from tests.helpers import SMALL, compose_config, sigterm_after_first_epoch
 
@@ -52,8 +54,13 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     assert "sweep_id" not in tags and len(tags["data_fingerprint"]) == 16
     assert params["trainer.epochs"] == "3" and params["seed"] == "7"
     assert params["augment.techniques.keras.rotation._target_"] == "keras.layers.RandomRotation"
-    assert params["augment.use.1"] == "rotation" and params["augment.rotation"] == "0.1"
+    assert params["augment.use"] == "[flip, rotation, zoom]"
+    assert not any(key.startswith("augment.use.") for key in params)
+    assert params["augment.rotation"] == "0.1" and "augment.crop" not in params
     assert not any(key.startswith("augment.techniques.keras.mixup") for key in params)
+    (data,) = run.inputs.dataset_inputs  # the UI's Dataset column
+    assert (data.dataset.name, data.dataset.digest) == ("digits", tags["data_fingerprint"])
+    assert json.loads(data.dataset.profile) == {"num_train": 60, "num_val": 540}
     assert params["tracking.uri"].startswith("sqlite:////")  # made absolute
 
     for key in EPOCH_METRICS:
@@ -81,12 +88,21 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
 def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_cfg, tracking_uri):
     cfg = small_cfg("augment=flip_rot_zoom", "trainer.epochs=2", "tracking.log_model=true")
     train(cfg)
-    _, run = only_run(tracking_uri)
+    client, run = only_run(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     (logged,) = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
-    assert logged.name == "model" and logged.source_run_id == run.info.run_id
+    assert logged.name == "augment=flip_rot_zoom" and logged.source_run_id == run.info.run_id
+    # The model carries the run's final metrics (the last epoch's and the summary), not
+    # epoch 0's.
+    carried = {m.key: m for m in logged.metrics}
+    last = max(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
+    assert last.step == 1 and carried["val_accuracy"].step == 1
+    assert carried["val_accuracy"].value == last.value
+    assert carried["best_val_accuracy"].value == run.data.metrics["best_val_accuracy"]
+    (record,) = load_records(client, [run])  # the model's copies are no extra epoch
+    assert len(record.history["val_accuracy"]) == 2
     model = mlflow.keras.load_model(logged.model_uri)
 
     splits = load_digits(train_samples=cfg.dataset.train_samples, image_size=16, seed=cfg.seed)
@@ -142,6 +158,9 @@ def test_logged_params_hold_only_the_techniques_used():
     assert set(params.augment.techniques) == {"keras"}
     assert set(params.augment.techniques.keras) == {"flip", "rotation"}
     assert params.augment.techniques.keras.rotation.factor == 0.1
+    # Of the short magnitude keys, only those the techniques read.
+    assert params.augment.rotation == 0.1 and params.augment.flip_mode == "horizontal"
+    assert not {"zoom", "crop", "mixup", "randaugment_ops"} & set(params.augment)
     assert "mixup" in cfg.augment.techniques.keras  # the run's own config is untouched
 
 

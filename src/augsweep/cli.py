@@ -86,9 +86,19 @@ def run_job(cfg: DictConfig) -> float:
         return math.nan
     job.end(outcome.action, run_id=outcome.run_id, detail=outcome.detail,
             seconds=outcome.seconds, summary=outcome.summary)  # fmt: skip
-    if sweep is None:
-        print(f"run {outcome.run_id}; browse it with `make ui` (http://127.0.0.1:5000)")
+    if sweep is None and outcome.run_id:
+        print(_where_to_look(cfg, outcome.run_id))
     return outcome.summary.get("best_val_accuracy", math.nan)
+
+
+def _where_to_look(cfg: DictConfig, run_id: str) -> str:
+    """How to open the UI on the store the run went to, and the run's page."""
+    from augsweep.tracking import store  # MLflow is loaded by now
+    from augsweep.tracking.ui import where_to_look
+
+    uri = store.resolve_uri(cfg.tracking.uri)
+    experiment_id = store.connect(uri).get_run(run_id).info.experiment_id
+    return where_to_look(uri, experiment_id, run_id)
 
 
 def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):

@@ -9,7 +9,6 @@ imports TensorFlow: the command line (:mod:`augsweep.cli`) checks the config fir
 
 from __future__ import annotations
 
-import copy
 import tempfile
 import time
 from collections.abc import Mapping
@@ -19,9 +18,9 @@ from pathlib import Path
 import keras
 import mlflow
 import numpy as np
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from augsweep.augment.catalogue import used_catalogue
+from augsweep.augment.catalogue import unused_magnitudes, used_catalogue
 from augsweep.augment.policy import build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
 from augsweep.callbacks import CleanEvaluation, EpochLogger, check_diverged
@@ -187,6 +186,8 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     if resume_id is None:
         artifacts.log_params(logged_params(cfg))
     artifacts.log_data(splits)
+    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    artifacts.log_dataset(cfg.dataset.name, splits.fingerprint, split_sizes(splits), spec)
     policy = build_policy(cfg.augment, cfg.seed)
     model = _compiled_model(cfg, splits, policy)
     pipeline_layers = policy.pipeline_layers()
@@ -225,7 +226,8 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
     summary = summarize(history)
-    mlflow.log_metrics(summary)
+    # At the last epoch's step: the logged model carries the metrics of its step.
+    mlflow.log_metrics(summary, step=cfg.trainer.epochs - 1)
     _log_files(cfg, splits, policy, history, model)
     return summary, len(done)
 
@@ -270,7 +272,8 @@ def _log_files(cfg: DictConfig, splits, policy, history, model) -> None:
         artifacts.write_run_files(cfg, history, splits.class_names, Path(tmp))
         mlflow.log_artifacts(tmp)
     if cfg.tracking.log_model:
-        artifacts.log_keras_model(model, images)
+        name = artifacts.model_name(mlflow.active_run().info.run_name)
+        artifacts.log_keras_model(model, images, name, step=cfg.trainer.epochs - 1)
 
 
 def _compiled_model(cfg: DictConfig, splits, policy):
@@ -300,11 +303,27 @@ def learning_rate(trainer, steps_per_epoch: int):
 
 
 def logged_params(cfg: DictConfig) -> DictConfig:
-    """The config as run parameters: of the technique catalogue, only what the run uses."""
-    params = copy.deepcopy(cfg)
-    with open_dict(params):
-        params.augment.techniques = used_catalogue(cfg.augment)
+    """The config as run parameters (resolved): of the technique catalogue and of the
+    magnitudes (``augment.rotation``, ...), only what the run uses."""
+    params = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # untyped: keys can go
+    catalogue = params.augment.techniques
+    params.augment.techniques = {
+        backend: {name: catalogue[backend][name] for name in specs}
+        for backend, specs in used_catalogue(cfg.augment).items()
+    }
+    for key in unused_magnitudes(cfg.augment):
+        del params.augment[key]
     return params
+
+
+def split_sizes(splits) -> dict[str, int]:
+    """Examples per split, as the run's dataset input shows them: ``train``, and ``val``
+    where its size is known without reading it."""
+    sizes = {"train": splits.num_train}
+    num_val = int(splits.val.cardinality())
+    if num_val >= 0:  # tf.data.UNKNOWN_CARDINALITY (-2) for a folder's files
+        sizes["val"] = num_val
+    return sizes
 
 
 def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:

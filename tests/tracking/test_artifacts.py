@@ -9,13 +9,18 @@ from omegaconf import OmegaConf
 from augsweep.tracking.artifacts import flatten, write_history_csv
 
 
-def test_flatten_gives_dotted_keys_including_list_items():
-    cfg = OmegaConf.create({"a": {"b": 1, "c": [{"_target_": "x"}, 2]}, "d": [], "e": None})
+def test_flatten_gives_dotted_keys_and_each_list_as_one_value():
+    # A list is one param whatever its length: the UI shows one column `augment.use`,
+    # not `augment.use` for empty lists beside `augment.use.0`, `.1`, ... for others.
+    cfg = OmegaConf.create(
+        {"a": {"b": 1, "use": ["flip", "rotation"]}, "layers": [{"_target_": "x"}], "d": [],
+         "e": None}
+    )  # fmt: skip
     assert flatten(cfg) == {
         "a.b": 1,
-        "a.c.0._target_": "x",
-        "a.c.1": 2,
-        "d": [],
+        "a.use": "[flip, rotation]",
+        "layers": '[{"_target_": "x"}]',
+        "d": "[]",
         "e": None,
     }
 

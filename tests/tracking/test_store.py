@@ -42,6 +42,20 @@ def test_experiment_is_created_once_with_artifacts_beside_the_db(tmp_path):
     assert location == (tmp_path / "artifacts").as_uri()
 
 
+def test_experiments_are_of_the_training_runs_kind(tmp_path):
+    # The UI reads `mlflow.experimentKind`; set on new experiments and on older ones
+    # lacking it, never changed once set (a user may choose another kind in the UI).
+    client = store.connect(store.resolve_uri(f"sqlite:///{tmp_path}/mlflow.db"))
+    created = client.get_experiment(store.ensure_experiment(client, "new"))
+    assert created.tags[Tag.EXPERIMENT_KIND] == "custom_model_development"
+    older = client.create_experiment("older")
+    other = client.create_experiment("other", tags={Tag.EXPERIMENT_KIND: "genai_development"})
+    assert store.ensure_experiment(client, "older") == older
+    store.ensure_experiment(client, "other")
+    assert client.get_experiment(older).tags[Tag.EXPERIMENT_KIND] == "custom_model_development"
+    assert client.get_experiment(other).tags[Tag.EXPERIMENT_KIND] == "genai_development"
+
+
 def test_interrupt_ends_the_run_killed(tracking_uri):
     client = store.connect(store.resolve_uri(tracking_uri))
     experiment_id = store.ensure_experiment(client, "augsweep")

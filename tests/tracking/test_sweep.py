@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections import defaultdict
 
 import numpy as np
@@ -78,6 +79,7 @@ def test_sweep_nests_one_run_per_policy_and_seed_and_builds_the_report(tmp_path)
     assert page.count("data:image/png;base64,") >= 3 and 'src="http' not in page
     assert "python train.py -m" in page and "seed=range(5)" in page
     assert page.index("Verdict") < page.index("<img") < page.index("<h2>Runs</h2>")
+    check_what_the_ui_shows(tmp_path, result.stdout, client, parent, children)
 
     # The report can be rebuilt later from MLflow alone.
     out = tmp_path / "rebuilt"
@@ -126,6 +128,41 @@ def expected_statistics(runs) -> list[list[str]]:
             word = "no clear difference with n=5"
         expected.append([text, f"{p:.3g}", word])
     return expected
+
+
+def check_what_the_ui_shows(tmp_path, stdout: str, client, parent, children) -> None:
+    """What the MLflow UI reads of a sweep: the experiment's kind, the runs' source and
+    user, their dataset, their params; and the end of the sweep says how to open it."""
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags[Tag.EXPERIMENT_KIND] == "custom_model_development"
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    for run in [parent, *children]:
+        tags = run.data.tags
+        assert tags["mlflow.source.name"] == str(ROOT / "train.py")
+        assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.user"]
+        if commit:  # a git checkout
+            assert tags["mlflow.source.git.commit"] == commit
+    for run in children:
+        (data,) = run.inputs.dataset_inputs
+        assert (data.dataset.name, data.dataset.digest) == (
+            "digits",
+            run.data.tags[Tag.DATA_FINGERPRINT],
+        )
+        assert json.loads(data.dataset.profile)["num_train"] == 60
+        params = run.data.params
+        uses = {"none": "[]", "flip": "[flip]", "flip_rot_zoom": "[flip, rotation, zoom]"}
+        assert params["augment.use"] == uses[run.data.tags["augment"]]
+        assert not [key for key in params if key.startswith("augment.use.")]
+        assert "augment.crop" not in params  # no policy here reads it
+        assert ("augment.zoom" in params) == (run.data.tags["augment"] == "flip_rot_zoom")
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    assert f"MLflow UI: mlflow ui --backend-store-uri {uri}" in stdout
+    page = (
+        f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}"
+    )
+    assert f"{page}?workflowType=machine_learning" in stdout
+    assert f"{page}/artifacts/report.html" in stdout
 
 
 # A folder dataset at a small size: no dataset.train_samples (digits only).

@@ -7,10 +7,17 @@ check names before anything heavy is imported. The catalogue itself is config:
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from omegaconf import OmegaConf
 
 BACKENDS = ("keras", "albumentations")
 PLACEMENTS = ("model", "dataset")
+# The keys of an augment node that are not technique magnitudes.
+POLICY_KEYS = ("name", "use", "layers", "placement", "backend", "techniques")
+# A spec's reference to a magnitude: ``${augment.rotation}``.
+_MAGNITUDE_REF = re.compile(r"\$\{augment\.(\w+)\}")
 
 
 def catalogue(augment, backend: str | None = None) -> dict[str, Any]:
@@ -56,3 +63,22 @@ def used_catalogue(augment) -> dict[str, dict[str, Any]]:
     """
     specs = catalogue(augment)
     return {augment.backend: {name: specs[name] for name in augment.use if name in specs}}
+
+
+def unused_magnitudes(augment) -> list[str]:
+    """The short magnitude keys (``augment.rotation``, ...) that no spec of the policy reads.
+
+    A magnitude is read by interpolation (``factor: ${augment.rotation}``): the policy's
+    specs, unresolved, are searched for those references (OmegaConf has no public API that
+    lists a node's interpolations, hence the pattern).
+
+    Args:
+        augment: The composed ``augment`` config node.
+
+    Returns:
+        The keys, in config order; every magnitude for ``none``.
+    """
+    used_specs = [*used_catalogue(augment)[augment.backend].values(), *augment.layers]
+    text = str([OmegaConf.to_container(spec, resolve=False) for spec in used_specs])
+    read = set(_MAGNITUDE_REF.findall(text))
+    return [key for key in augment if key not in POLICY_KEYS and key not in read]

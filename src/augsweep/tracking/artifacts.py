@@ -6,11 +6,15 @@ Every function logs into the active MLflow run (see :func:`augsweep.tracking.sto
 from __future__ import annotations
 
 import csv
+import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.meta_dataset import MetaDataset
 from omegaconf import DictConfig, OmegaConf
 
 from augsweep import plots
@@ -18,17 +22,27 @@ from augsweep.tracking.tags import Tag
 
 
 def flatten(cfg: DictConfig | Mapping, prefix: str = "") -> dict[str, Any]:
-    """Flatten a resolved config to dotted keys (lists use their indices)."""
+    """Flatten a resolved config to dotted keys; a list is one value (:func:`list_value`),
+    so that a key has the same form in every run, whatever the list's length."""
     node = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
     flat: dict[str, Any] = {}
-    items = node.items() if isinstance(node, Mapping) else enumerate(node)
-    for key, value in items:
+    for key, value in node.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, (Mapping, list, tuple)) and value:
+        if isinstance(value, Mapping) and value:
             flat.update(flatten(value, dotted + "."))
+        elif isinstance(value, (list, tuple)):
+            flat[dotted] = list_value(value)
         else:
             flat[dotted] = value
     return flat
+
+
+def list_value(items: list | tuple) -> str:
+    """A list as one param: ``[flip, rotation]`` as on Hydra's command line; JSON when it
+    holds mappings or lists (``augment.layers``)."""
+    if any(isinstance(item, (Mapping, list, tuple)) for item in items):
+        return json.dumps(items)
+    return "[" + ", ".join(str(item) for item in items) + "]"
 
 
 def log_params(cfg: DictConfig | Mapping) -> None:
@@ -63,6 +77,36 @@ def log_data(splits) -> None:
         mlflow.log_text(text, file_name)
 
 
+def log_dataset(name: str, digest: str, sizes: Mapping[str, int], spec: Mapping) -> None:
+    """Log the run's data as its MLflow dataset input (the UI's "Dataset" column).
+
+    Args:
+        name: The dataset's name (``digits``, ``tf_flowers``, ...).
+        digest: The data fingerprint (tag ``data_fingerprint``): runs on the same data show
+            the same dataset.
+        sizes: Examples per split, ``{"train": 60, "val": 30, ...}``: the dataset's profile.
+        spec: The dataset's config (loader and arguments): the dataset's source.
+    """
+    dataset = SplitDataset(CodeDatasetSource(dict(spec)), name, digest, sizes)
+    mlflow.log_input(dataset, context="training")
+
+
+class SplitDataset(MetaDataset):
+    """A dataset known by its digest and source, with its split sizes as its profile
+    (``num_train``, ``num_val``, ...; MLflow's MetaDataset has no profile)."""
+
+    def __init__(self, source, name: str, digest: str, sizes: Mapping[str, int]):
+        super().__init__(source, name=name, digest=digest)
+        self._sizes = {f"num_{split}": int(n) for split, n in sizes.items()}
+
+    @property
+    def profile(self) -> dict[str, int]:
+        return self._sizes
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "profile": json.dumps(self.profile)}
+
+
 def write_run_files(
     cfg: DictConfig, history: Mapping[str, list[float]], class_names, out: Path
 ) -> None:
@@ -84,7 +128,14 @@ def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
     return path
 
 
-def log_keras_model(model, sample_images, name: str = "model") -> str:
+def model_name(run_name: str) -> str:
+    """A logged model's name after its run's (``augment=flip,seed=1``), so that a sweep's
+    models can be told apart; MLflow refuses ``/ : . % " '`` in it (``_`` instead)."""
+    name = re.sub(r"""[/:.%"']""", "_", run_name or "")
+    return name or "model"
+
+
+def log_keras_model(model, sample_images, name: str = "model", step: int = 0) -> str:
     """Log a Keras model with MLflow's Keras flavor; return its ``model_uri``.
 
     Requirements are given explicitly: inferring them would load the model again in a
@@ -93,7 +144,9 @@ def log_keras_model(model, sample_images, name: str = "model") -> str:
     Args:
         model: The trained Keras model.
         sample_images: A few input images; the signature is inferred from them.
-        name: The logged model's name.
+        name: The logged model's name (:func:`model_name`).
+        step: The step whose metrics the model carries (MLflow links the run's metrics of
+            that step to it): the last epoch's, with the run's summary.
     """
     import keras
     import mlflow.keras
@@ -107,6 +160,7 @@ def log_keras_model(model, sample_images, name: str = "model") -> str:
     info = mlflow.keras.log_model(
         model,
         name=name,
+        step=step,
         signature=signature,
         pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
     )

@@ -154,8 +154,10 @@ def load_records(
     for run in runs:
         history = {}
         for key in CURVE_KEYS:
-            points = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
-            history[key] = [point.value for point in points]
+            # One value per step: MLflow logs a logged model's metrics again at its step
+            # (the last epoch), with the model's id.
+            points = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
+            history[key] = [points[step] for step in sorted(points)]
         records.append(RunRecord(run, history, settings.get(run.info.run_id, {})))
     return records
 

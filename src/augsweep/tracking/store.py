@@ -7,6 +7,7 @@ run logs while it lives is :mod:`augsweep.tracking.artifacts`.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import signal
 import socket
@@ -27,6 +28,10 @@ from augsweep.tracking import spool
 from augsweep.tracking.tags import Tag
 
 SQLITE_PREFIX = "sqlite:///"
+# The experiment kind whose page is the runs list ("Training runs"); without the tag the UI
+# (3.17) opens an experiment on its GenAI overview. The values are the UI's own (its bundle's
+# experiment kinds): MLflow's Python package has no constant for them.
+TRAINING_RUNS = "custom_model_development"
 
 
 def resolve_uri(uri: str, base_dir: Path | None = None) -> str:
@@ -93,7 +98,9 @@ def _ensure_experiment(client: MlflowClient, name: str) -> str:
     if experiment is None:
         try:
             return client.create_experiment(
-                name, artifact_location=artifact_root(client.tracking_uri)
+                name,
+                artifact_location=artifact_root(client.tracking_uri),
+                tags={Tag.EXPERIMENT_KIND: TRAINING_RUNS},
             )
         except MlflowException:  # another process created it first
             experiment = client.get_experiment_by_name(name)
@@ -101,6 +108,8 @@ def _ensure_experiment(client: MlflowClient, name: str) -> str:
                 raise
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
+    if Tag.EXPERIMENT_KIND not in experiment.tags:  # made before augsweep set it
+        client.set_experiment_tag(experiment.experiment_id, Tag.EXPERIMENT_KIND, TRAINING_RUNS)
     return experiment.experiment_id
 
 
@@ -167,6 +176,7 @@ def tracked_run(
     """
     all_tags = {**tags, **owner_tags()}
     if run_id is None:
+        all_tags = {**source_tags(), **all_tags}
         if parent_run_id:
             all_tags[Tag.PARENT] = parent_run_id
         run_id = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
@@ -188,6 +198,22 @@ def tracked_run(
         raise
     else:
         _end_run(RunStatus.FINISHED)
+
+
+@functools.cache
+def source_tags() -> dict[str, str]:
+    """The tags MLflow's fluent ``start_run`` gives a new run, for runs created with
+    ``MlflowClient.create_run`` (which sets none): ``mlflow.user``, ``mlflow.source.name``
+    (the script), ``mlflow.source.type``, and the ``mlflow.source.git.*`` of its repository.
+
+    They come from MLflow's own run-context registry (``resolve_tags``, what ``start_run``
+    calls; also the documented plug-in point of ``mlflow.run_context_provider``), so they
+    read as the UI expects (its "Source" and "Created by" columns). Once per process: the
+    git lookup costs tens of milliseconds.
+    """
+    from mlflow.tracking.context.registry import resolve_tags
+
+    return {key: str(value) for key, value in resolve_tags().items()}
 
 
 def owner_tags() -> dict[str, str]:

@@ -28,6 +28,8 @@ from augsweep.tracking.tags import Tag
 
 SWEEP_FILE = "sweep.json"
 EXIT_FAILED = 1  # the exit code of a sweep with a failed job (augsweep.cli has them all)
+# The report's page linked at the end of a sweep: the first of these logged on the parent.
+REPORT_PAGES = ("report.html", "summary.md")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 # What became of a job, in the order the summary counts them.
 OUTCOMES = ("trained", "resumed", "skipped", "elsewhere", "failed", "killed", "not started")
@@ -170,7 +172,8 @@ class SweepTracker(Callback):
         parent = _reopen_parent(client, experiment_id, key, tags)
         if parent is None:
             sweep_id = new_sweep_id()
-            tags.update({Tag.SWEEP_ID: sweep_id, Tag.ROLE: "sweep", Tag.SWEEP_KEY: key})
+            tags.update({Tag.SWEEP_ID: sweep_id, Tag.ROLE: "sweep", Tag.SWEEP_KEY: key,
+                         **store.source_tags()})  # fmt: skip
             parent = client.create_run(experiment_id, run_name=f"sweep {sweep_id}", tags=tags)
         else:
             print(f"relaunch of sweep {parent.data.tags[Tag.SWEEP_ID]}: finished runs are "
@@ -256,7 +259,7 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     finally:
         status = sweep_status(jobs)
         client.set_terminated(info.parent_run_id, status)
-    _print_summary(info, jobs, sweep_dir if paths else None)
+    _print_summary(info, jobs, sweep_dir if paths else None, [path.name for path in paths])
     return status
 
 
@@ -271,7 +274,19 @@ def sweep_status(jobs: list[dict]) -> str:
     return "FINISHED" if jobs else "FAILED"
 
 
-def _print_summary(info: SweepInfo, jobs: list[dict], report_dir: Path | None) -> None:
+def _print_summary(
+    info: SweepInfo, jobs: list[dict], report_dir: Path | None, logged: list[str] = ()
+) -> None:
+    """Say what became of the jobs, where the report is, and where to look in the UI.
+
+    Args:
+        info: The sweep.
+        jobs: The job table.
+        report_dir: Where the report was written (None: no report).
+        logged: The file names logged on the parent run.
+    """
+    from augsweep.tracking.ui import where_to_look
+
     counts = {outcome: sum(j["outcome"] == outcome for j in jobs) for outcome in OUTCOMES}
     shown = ", ".join(f"{outcome} {n}" for outcome, n in counts.items() if n)
     print(f"\nSweep {info.sweep_id}: {len(jobs)} jobs: {shown or 'none ran'}")
@@ -281,4 +296,6 @@ def _print_summary(info: SweepInfo, jobs: list[dict], report_dir: Path | None) -
             print(f"  job {job['job'] + 1} {job['name']}: {job['outcome']}{why}")
     if report_dir:
         print(f"Report: {report_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
-    print("MLflow UI: make ui, then open http://127.0.0.1:5000")
+    shown_file = next((name for name in REPORT_PAGES if name in logged), "")
+    print(where_to_look(info.tracking_uri, info.experiment_id, info.parent_run_id,
+                        "sweep run", shown_file))  # fmt: skip

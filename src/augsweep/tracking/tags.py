@@ -21,6 +21,8 @@ class Tag:
     SWEEP_OVERRIDES = "sweep_overrides"
     REPORT_BASELINE = "augsweep.report_baseline"  # on a sweep's parent: report.baseline
     PARENT = "mlflow.parentRunId"  # MLflow's own: nests a run under another
+    # MLflow's own, on an experiment: which page the UI opens it on (store.TRAINING_RUNS)
+    EXPERIMENT_KIND = "mlflow.experimentKind"
     # Run identity and relaunching (augsweep.tracking.relaunch):
     RUN_KEY = "run_key"  # hash of the config that decides the result (config/run_key.py)
     SWEEP_KEY = "sweep_key"  # on a sweep's parent run: hash of the sweep's command
