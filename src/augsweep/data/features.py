@@ -107,11 +107,11 @@ class FeatureCache:
 
     def _compute(self, batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
         self.backbone_passes += 1
-        features, labels = [], []
-        for images, one_hots in batches:
-            features.append(np.asarray(self.backbone.predict_on_batch(images), np.float32))
-            labels.append(one_hots.numpy().astype(np.float32))
-        return np.concatenate(features), np.concatenate(labels)
+        # predict() reads the images of (images, labels) batches and traces the backbone
+        # once; the labels come from a second pass, over the pipeline's cache.
+        features = self.backbone.predict(batches, verbose=0).astype(np.float32)
+        labels = np.concatenate([y.numpy() for y in batches.map(lambda x, y: y)])
+        return features, labels.astype(np.float32)
 
 
 def _load(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
