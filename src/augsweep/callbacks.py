@@ -1,4 +1,5 @@
-"""Keras callbacks of a run: honest training accuracy, per-epoch logging, divergence."""
+"""Keras callbacks of a run: validation, honest training accuracy, per-epoch logging,
+divergence."""
 
 from __future__ import annotations
 
@@ -8,6 +9,28 @@ from collections.abc import Callable, Iterable, Mapping
 import keras
 
 
+class Validation(keras.callbacks.Callback):
+    """After each epoch, add ``val_loss`` and ``val_accuracy`` to the epoch's logs.
+
+    In place of ``fit``'s ``validation_data`` (the same numbers), so that an evaluator on
+    cached backbone features can do it. Place it before every callback that reads them.
+
+    Args:
+        evaluator: Has ``evaluate(part) -> {"loss", "accuracy"}`` (``augsweep.evaluation``).
+    """
+
+    def __init__(self, evaluator):
+        super().__init__()
+        self.evaluator = evaluator
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        result = self.evaluator.evaluate("val")
+        logs["val_loss"] = result["loss"]
+        logs["val_accuracy"] = result["accuracy"]
+
+
 class CleanEvaluation(keras.callbacks.Callback):
     """After each epoch, evaluate training images without augmentation.
 
@@ -15,22 +38,24 @@ class CleanEvaluation(keras.callbacks.Callback):
     the weights change, so it is no honest training accuracy. This callback adds to the
     epoch's logs ``clean_loss`` and ``clean_accuracy`` (the same training images in
     inference mode, where augmentation layers are off) and ``gap`` =
-    ``clean_accuracy - val_accuracy``, the overfitting gap.
+    ``clean_accuracy - val_accuracy``, the overfitting gap. Place it after
+    :class:`Validation`.
 
     Args:
-        clean_batches: Batched training images with one-hot labels, never augmented.
+        evaluator: Has ``evaluate(part) -> {"loss", "accuracy"}`` (``augsweep.evaluation``);
+            evaluates split ``clean_train``.
     """
 
-    def __init__(self, clean_batches):
+    def __init__(self, evaluator):
         super().__init__()
-        self.clean_batches = clean_batches
+        self.evaluator = evaluator
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        result = self.model.evaluate(self.clean_batches, verbose=0, return_dict=True)
-        logs["clean_loss"] = float(result["loss"])
-        logs["clean_accuracy"] = float(result["accuracy"])
+        result = self.evaluator.evaluate("clean_train")
+        logs["clean_loss"] = result["loss"]
+        logs["clean_accuracy"] = result["accuracy"]
         if "val_accuracy" in logs:
             logs["gap"] = logs["clean_accuracy"] - float(logs["val_accuracy"])
 

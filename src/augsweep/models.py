@@ -6,6 +6,7 @@ depth, ``fine_tune_layers``); here only what needs the data (its number of chann
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ MOBILENET_V2_WEIGHTS_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/"
 )
 MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)  # image sizes with their own ImageNet weights
+# The name of a body's layer whose output is the features its head classifies.
+FEATURES = "features"
 
 
 class WeightsUnavailable(RuntimeError):
@@ -75,7 +78,10 @@ def mobilenet_v2(
     The body is: 1-channel images repeated to RGB, MobileNetV2's ``preprocess_input``
     (0-255 to [-1, 1], as a ``Rescaling`` layer), MobileNetV2 (``include_top=False``, in
     inference mode, so its BatchNormalization statistics stay as trained), then
-    GlobalAveragePooling2D, Dense(``dense_units``, relu), Dropout, Dense(classes, softmax).
+    GlobalAveragePooling2D (the layer named :data:`FEATURES`), then the head:
+    Dense(``dense_units``, relu), Dropout, Dense(classes, softmax). Frozen
+    (``fine_tune_layers=0``), everything up to the features is a fixed function of the image,
+    which :func:`feature_split` exposes to evaluate on cached features.
 
     Args:
         name: The model's name.
@@ -108,7 +114,7 @@ def mobilenet_v2(
     x = inputs if channels == 3 else keras.layers.Concatenate(name="gray_to_rgb")([inputs] * 3)
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess_input")(x)
     x = base(x, training=False)
-    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.GlobalAveragePooling2D(name=FEATURES)(x)
     x = keras.layers.Dense(dense_units, activation="relu")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout)(x)
@@ -183,3 +189,43 @@ def build_classifier(
     inputs = keras.Input(shape=input_shape, name="image")
     outputs = body(augment_block(inputs))
     return keras.Model(inputs, outputs, name="classifier")
+
+
+def feature_split(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:
+    """The frozen backbone and the head of ``model``, if it has both.
+
+    The backbone maps images to the output of the body's :data:`FEATURES` layer; the head
+    maps those features to the model's output through the body's layers after it (a
+    chain), the very layer objects of ``model``, so it shares their weights as they train.
+    The in-model augmentation block is left out: it is the identity at inference.
+
+    Args:
+        model: A classifier from :func:`build_classifier` (or a body alone).
+
+    Returns:
+        ``(backbone, head)``, or None when no body has a :data:`FEATURES` layer, when the
+        head is not a chain, or when the backbone has trainable weights (its features would
+        change as it trains: ``fine_tune_layers > 0``).
+    """
+    body = next((m for m in [model, *model.layers] if _has_layer(m, FEATURES)), None)
+    if body is None:
+        return None
+    features = body.get_layer(FEATURES)
+    backbone = keras.Model(body.inputs, features.output, name="backbone")
+    if backbone.trainable_weights:
+        return None
+    head_layers = body.layers[body.layers.index(features) + 1 :]
+    chain = [features, *head_layers]
+    if any(after.input is not before.output for before, after in itertools.pairwise(chain)):
+        return None
+    if chain[-1].output is not body.outputs[0]:
+        return None
+    inputs = keras.Input(shape=features.output.shape[1:], name="head_input")
+    x = inputs
+    for layer in head_layers:
+        x = layer(x)
+    return backbone, keras.Model(inputs, x, name="head")
+
+
+def _has_layer(model: keras.layers.Layer, name: str) -> bool:
+    return isinstance(model, keras.Model) and any(layer.name == name for layer in model.layers)

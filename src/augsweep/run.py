@@ -23,11 +23,12 @@ from omegaconf import DictConfig, OmegaConf
 from augsweep.augment.catalogue import unused_magnitudes, used_catalogue
 from augsweep.augment.policy import build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
-from augsweep.callbacks import CleanEvaluation, EpochLogger, check_diverged
+from augsweep.callbacks import CleanEvaluation, EpochLogger, Validation, check_diverged
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
 from augsweep.data.pipeline import input_pipelines, steps_per_epoch
+from augsweep.evaluation import make_evaluator
 from augsweep.instantiate import build
 from augsweep.models import build_classifier
 from augsweep.paths import resolve_path, user_cache_dir
@@ -206,15 +207,16 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         augment_example=policy.example_stage(),
         augment_batch=policy.batch_stage(),
     )
+    evaluator = _evaluator(cfg, splits, model, {"val": val_batches, "clean_train": clean_batches})
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        CleanEvaluation(clean_batches),
+        Validation(evaluator),  # val_* first: the callbacks after it read them
+        CleanEvaluation(evaluator),
         EpochCheckpoint(checkpoint, pipeline_layers, done),
         EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
     model.fit(
         train_batches,
-        validation_data=val_batches,
         epochs=cfg.trainer.epochs,
         initial_epoch=len(done),
         steps_per_epoch=steps_per_epoch(splits.num_train, cfg.trainer.batch_size),
@@ -230,6 +232,33 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     mlflow.log_metrics(summary, step=cfg.trainer.epochs - 1)
     _log_files(cfg, splits, policy, history, model)
     return summary, len(done)
+
+
+def _evaluator(cfg: DictConfig, splits, model, batches):
+    """The run's evaluator of its un-augmented splits: on backbone features computed once
+    (and kept in ``$AUGSWEEP_CACHE_DIR/features`` for the next runs) when the model's
+    backbone is frozen and ``trainer.feature_cache=auto``, else the whole model.
+
+    Args:
+        cfg: The run's config.
+        splits: The run's data (its fingerprint names the cached features).
+        model: The compiled model.
+        batches: ``{split name: batched (images, one_hot_labels)}``, never augmented.
+    """
+    # The seed: a seeded split (digits) has other examples under another seed; the clean
+    # subset's size: its examples.
+    data_key = (
+        f"{splits.cache_key or splits.fingerprint}:seed={cfg.seed}"
+        f":clean={cfg.trainer.clean_eval_samples}"
+    )
+    return make_evaluator(
+        model,
+        batches,
+        feature_cache=cfg.trainer.feature_cache,
+        data_key=data_key,
+        directory=user_cache_dir() / "features",
+        batch_size=cfg.trainer.eval_batch_size,
+    )
 
 
 def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):

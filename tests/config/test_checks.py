@@ -24,6 +24,7 @@ def problems(*overrides: str) -> str:
         ("dataset.val_fraction=1.5", "dataset.val_fraction=1.5: must be in (0, 1)"),
         ("dataset.train_samples=0", "dataset.train_samples=0"),
         ("trainer.verbose=5", "must be one of 0, 1, 2"),
+        ("trainer.feature_cache=on", "trainer.feature_cache='on': must be one of auto, off"),
         ("trainer.clean_eval_samples=0", "trainer.clean_eval_samples=0: must be null"),
         ("dataset=tf_flowers dataset.val_percent=100", "dataset.val_percent=100: must be in"),
         ("dataset=tf_flowers dataset.val_percent=0", "dataset.val_percent=0: must be in 1..99"),

@@ -22,6 +22,7 @@ def key(*overrides: str) -> str:
         "tracking.log_model=false",
         "trainer.verbose=2",
         "trainer.eval_batch_size=64",
+        "trainer.feature_cache=off",
         "rerun=true",
         "report.baseline=flip",
         "resources.gpus=[0,1]",

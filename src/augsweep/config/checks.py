@@ -22,6 +22,7 @@ from augsweep.paths import resolve_path
 ON_BAD_FILE = ("fail", "skip")
 WEIGHTS = ("imagenet", None)
 LR_SCHEDULES = ("cosine", "constant")
+FEATURE_CACHE = ("auto", "off")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 # Short key -> (low, high, whether low itself is allowed); high (None: no bound) is allowed.
 MAGNITUDES = {
@@ -122,6 +123,11 @@ def _check_trainer(trainer) -> list[str]:
     if trainer.lr_schedule not in LR_SCHEDULES:
         problems.append(
             f"trainer.lr_schedule={trainer.lr_schedule!r}: must be one of {', '.join(LR_SCHEDULES)}"
+        )
+    if trainer.feature_cache not in FEATURE_CACHE:
+        problems.append(
+            f"trainer.feature_cache={trainer.feature_cache!r}: must be one of "
+            f"{', '.join(FEATURE_CACHE)}"
         )
     if trainer.verbose not in (0, 1, 2):
         problems.append(f"trainer.verbose={trainer.verbose}: must be one of 0, 1, 2")

@@ -26,6 +26,7 @@ EXCLUDED = (
     "rerun",  # asks to train again; the run itself is the same experiment
     "trainer.verbose",  # console output only
     "trainer.eval_batch_size",  # inference batch size: speed, not results
+    "trainer.feature_cache",  # evaluation on cached backbone features: speed, not results
     "dataset.cache",  # where decoded images are cached: speed, not results
     "hydra",  # Hydra's own settings (output folders, launcher), never in the job's config
 )

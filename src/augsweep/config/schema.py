@@ -231,6 +231,11 @@ class TrainerConfig:
             ``constant`` keeps it fixed.
         eval_batch_size: Batch size of the validation and clean-train evaluations
             (inference only: it changes speed, not results).
+        feature_cache: ``auto`` (default): with a frozen backbone (MobileNetV2 with
+            ``fine_tune_layers=0``), evaluate the un-augmented splits on backbone features
+            computed once per run and kept on disk for the next runs of the same data and
+            backbone (the same metrics, much faster); off by itself otherwise. ``off``:
+            always run the whole model. Speed only: not in the run key.
         clean_eval_samples: Training images evaluated without augmentation after each
             epoch (``clean_*`` metrics); ``-1`` uses all of them; null (default) lets the
             dataset choose: all for digits, a fixed 1,000 for photo datasets.
@@ -242,6 +247,7 @@ class TrainerConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
     eval_batch_size: int = 256
+    feature_cache: str = "auto"
     clean_eval_samples: int | None = None
     verbose: int = 0
 
