@@ -24,11 +24,11 @@ from omegaconf import DictConfig, open_dict
 from augsweep.augment.catalogue import used_catalogue
 from augsweep.augment.policy import build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
-from augsweep.callbacks import CleanEvaluation, EpochLogger, check_diverged
+from augsweep.callbacks import BestWeights, CleanEvaluation, EpochLogger, check_diverged
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
-from augsweep.data.pipeline import input_pipelines, steps_per_epoch
+from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
 from augsweep.instantiate import build
 from augsweep.models import build_classifier
 from augsweep.paths import resolve_path, user_cache_dir
@@ -39,7 +39,7 @@ from augsweep.tracking.tags import Tag
 PARENT_BEAT_S = 60
 SUMMARY_KEYS = (
     "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_clean_accuracy",
-    "final_gap",
+    "final_gap", "test_accuracy", "test_loss",
 )  # fmt: skip
 
 
@@ -205,10 +205,12 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         augment_example=policy.example_stage(),
         augment_batch=policy.batch_stage(),
     )
+    best = BestWeights(done, checkpoint.best_weights() if done else None)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         CleanEvaluation(clean_batches),
-        EpochCheckpoint(checkpoint, pipeline_layers, done),
+        best,
+        EpochCheckpoint(checkpoint, pipeline_layers, done, best),
         EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
     model.fit(
@@ -224,10 +226,35 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     history = callbacks[-1].history
     spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
-    summary = summarize(history)
+    summary = summarize(history) | held_out_metrics(model, splits, best, cfg.trainer.eval_batch_size)
     mlflow.log_metrics(summary)
     _log_files(cfg, splits, policy, history, model)
     return summary, len(done)
+
+
+def held_out_metrics(model, splits, best: BestWeights, batch_size: int) -> dict[str, float]:
+    """``test_accuracy`` and ``test_loss`` of the best validation epoch's weights, evaluated
+    once on the test split; the model keeps its last epoch's weights (the logged model)."""
+    last = model.get_weights()
+    best.restore()  # False only if no epoch had a val_accuracy: the last weights are tested
+    result = evaluate_split(model, splits, "test", batch_size)
+    model.set_weights(last)
+    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"]}
+
+
+def evaluate_split(model, splits, part: str, batch_size: int) -> dict[str, float]:
+    """The model's ``loss`` and ``accuracy`` on one split of ``splits``, not augmented
+    (inference mode, and :func:`~augsweep.data.pipeline.eval_batches` has no augmentation
+    stage): the one place a run evaluates a split after training.
+
+    Args:
+        model: The compiled model.
+        splits: The run's data.
+        part: ``val``, ``test`` or ``clean_train``.
+        batch_size: Examples per batch.
+    """
+    result = model.evaluate(eval_batches(splits, part, batch_size), verbose=0, return_dict=True)
+    return {"loss": float(result["loss"]), "accuracy": float(result["accuracy"])}
 
 
 def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
