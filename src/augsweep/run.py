@@ -226,7 +226,9 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     history = callbacks[-1].history
     spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
-    summary = summarize(history) | held_out_metrics(model, splits, best, cfg.trainer.eval_batch_size)
+    summary = summarize(history) | held_out_metrics(
+        model, splits, best, cfg.trainer.eval_batch_size
+    )
     mlflow.log_metrics(summary)
     _log_files(cfg, splits, policy, history, model)
     return summary, len(done)

@@ -200,3 +200,67 @@ def test_clean_subset_is_a_fixed_sample_of_the_training_images(tmp_path):
     np.testing.assert_array_equal(clean, arrays(splits.train)[0][:4])
     everything = load_folder(path=str(root), image_size=16, seed=0)  # default: up to 1,000
     assert len(arrays(everything.clean_train)[1]) == everything.num_train
+
+
+def distinct_images(root, name: str, count: int, first: int = 0) -> None:
+    """``count`` PNG images of class ``name``, each of its own color (lossless, so the
+    decoded pixels tell the files apart)."""
+    base = np.array(COLORS[name])
+    for i in range(first, first + count):
+        color = tuple(int(c) for c in np.clip(base + [i, -i, 2 * i], 0, 255))
+        write(root / name / f"{name}_{i}.png", image_bytes(color, fmt="PNG", size=(8, 8)))
+
+
+def contents(examples) -> set[bytes]:
+    images, labels = arrays(examples)
+    return {image.tobytes() + bytes([label]) for image, label in zip(images, labels, strict=True)}
+
+
+def assert_disjoint(splits) -> tuple[set, set, set]:
+    """The three splits share no image; returns their contents."""
+    train, val, test = (contents(getattr(splits, part)) for part in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (splits.num_train, splits.num_val, splits.num_test)
+    assert not train & val and not train & test and not val & test
+    return train, val, test
+
+
+def test_test_fraction_is_a_fixed_slice_disjoint_from_train_and_val(tmp_path):
+    root = tmp_path / "photos"
+    distinct_images(root, "blue", 12)
+    distinct_images(root, "red", 8)
+    a, b = (load_folder(path=str(root), image_size=8, test_fraction=0.25, seed=s) for s in (0, 1))
+    a_train, a_val, a_test = assert_disjoint(a)
+    b_train, b_val, b_test = assert_disjoint(b)
+    assert len(a_train | a_val | a_test) == 20  # every image in one split
+    assert a_test == b_test and a_val != b_val  # the seed draws validation, never the test
+    assert sorted(arrays(a.test)[1]) == [0, 0, 0, 1, 1]  # 25% of each class, rounded up
+    assert a.fingerprint == b.fingerprint
+    other = load_folder(path=str(root), image_size=8, test_fraction=0.4, seed=0)
+    assert other.fingerprint != a.fingerprint  # another test split, another run key's data
+
+
+@pytest.mark.parametrize("with_val", [False, True], ids=["classes+test", "train+val+test"])
+def test_a_test_folder_is_the_test_split(tmp_path, with_val):
+    root = tmp_path / "photos"
+    train_root = root / "train" if with_val else root
+    for name in ("blue", "red"):
+        distinct_images(train_root, name, 6)
+        distinct_images(root / "test", name, 3, first=20)
+        if with_val:
+            distinct_images(root / "val", name, 2, first=40)
+    splits = load_folder(path=str(root), image_size=8, test_fraction=0.5, seed=0)
+    assert splits.class_names == ["blue", "red"]  # test/ is no class
+    _, val, test = assert_disjoint(splits)
+    assert splits.num_test == 6 and splits.num_train + splits.num_val == 12 + 4 * with_val
+    # exactly the images of test/ (test_fraction is unused)
+    only_test = load_folder(path=str(root / "test"), image_size=8, test_fraction=0.01)
+    expected = contents(only_test.train) | contents(only_test.val) | contents(only_test.test)
+    assert test == expected
+    # a test image added is in the fingerprint: another run key's data
+    before = splits.fingerprint
+    distinct_images(root / "test", "red", 1, first=30)
+    assert load_folder(path=str(root), image_size=8, seed=0).fingerprint != before
+    # preflight decodes the test images too
+    write(root / "test" / "blue" / "cut.jpg", truncated_jpeg())
+    with pytest.raises(DatasetError, match="cut.jpg: cannot be decoded"):
+        load_folder(path=str(root), image_size=8)
