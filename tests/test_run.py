@@ -11,12 +11,21 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from augsweep.augment.policy import build_policy
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches
-from augsweep.run import learning_rate, logged_params, run_tags, summarize, train
+from augsweep.run import (
+    _compiled_model,
+    evaluate_split,
+    learning_rate,
+    logged_params,
+    run_tags,
+    summarize,
+    train,
+)
 from augsweep.tracking.sweep import SweepInfo
-from tests.helpers import SMALL, compose_config, sigterm_after_first_epoch
+from tests.helpers import SMALL, arrays, compose_config, sigterm_after_first_epoch
 
 EPOCH_METRICS = (
     "loss",
@@ -67,6 +76,11 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     assert metrics["best_epoch"] == max(val, key=val.get)
     assert metrics["final_gap"] == pytest.approx(gaps[2])
     assert summary["best_val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
+    # The held-out test split, evaluated once (the best epoch's weights): a value each
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_loss"] > 0
+    assert summary["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    for key in ("test_accuracy", "test_loss"):
+        assert len(client.get_metric_history(run.info.run_id, key)) == 1
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "history.csv", "curves.png", "augment_preview.png"} <= artifacts
@@ -98,6 +112,23 @@ def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_c
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     _, accuracy = model.evaluate(val, verbose=0)
     assert accuracy == pytest.approx(run.data.metrics["final_val_accuracy"], abs=1e-6)
+
+
+def test_the_test_split_is_evaluated_on_its_images_as_they_are():
+    # A policy that changes every image while training (pixel noise, in the model)...
+    cfg = compose_config(*SMALL, "augment=noise", "augment.noise=0.5")
+    splits = load_digits(train_samples=60, image_size=16, seed=0)
+    policy = build_policy(cfg.augment, cfg.seed)
+    images, labels = arrays(splits.test)
+    noisy = np.asarray(policy.model_block()(images, training=True))
+    assert np.all(np.abs(noisy - images).max(axis=(1, 2, 3)) > 1)
+    # ...leaves the test evaluation alone: its loss is that of the images as they are.
+    model = _compiled_model(cfg, splits, policy)
+    result = evaluate_split(model, splits, "test", 64)
+    probabilities = model.predict(images, verbose=0)
+    picked = probabilities[np.arange(len(labels)), labels]
+    assert result["loss"] == pytest.approx(-np.log(picked).mean(), rel=1e-5)
+    assert result["accuracy"] == pytest.approx((probabilities.argmax(axis=1) == labels).mean())
 
 
 @pytest.mark.slow
