@@ -2,10 +2,10 @@
 
 A folder dataset has one subfolder per class (``DIR/<class>/...``), or ``DIR/train/<class>``
 plus ``DIR/val/<class>`` (or ``validation/``) and/or ``DIR/test/<class>``. Beside class
-folders, a ``DIR/test/`` that holds only folders named like its sibling class folders is
-the test split too. :func:`scan_folder` decodes every image once,
-with the same TensorFlow decoder the input pipeline uses, so a corrupt file is found now
-and not in the middle of an epoch, and it collects every problem with its path:
+folders, a ``DIR/test/`` holding a folder named like a sibling class folder is the test
+split too (a ``test/`` with no such folder is a class). :func:`scan_folder` decodes every
+image once, with the same TensorFlow decoder the input pipeline uses, so a corrupt file is
+found now and not in the middle of an epoch, and it collects every problem with its path:
 
 - empty class folders;
 - images TensorFlow cannot decode (corrupt, truncated, not an image at all);
@@ -190,10 +190,10 @@ def _layout(root: Path) -> tuple[dict[str, Path], list[Issue]]:
 
 def _holds_sibling_classes(test: Path, subdirs: dict[str, Path]) -> bool:
     """Whether ``test/`` beside class folders is a test split rather than a class: it holds
-    folders only, each named like one of its sibling class folders."""
-    entries = [p for p in test.iterdir() if not p.name.startswith(".")]
+    a folder named like one of its sibling class folders (its other entries are then
+    reported like those of any split folder, never trained on as a class ``test``)."""
     siblings = set(subdirs) - {test.name}
-    return bool(entries) and all(p.is_dir() and p.name in siblings for p in entries)
+    return any(p.is_dir() and p.name in siblings for p in test.iterdir())
 
 
 def _class_names(part: Path, split_dirs: Collection[Path] = ()) -> list[str]:
