@@ -112,15 +112,16 @@ def _three_splits(scan, val_fraction: float, test_fraction: float, seed: int):
         preflight.DatasetError: If a split is left without images.
     """
     if scan.test is None:
-        # Rounded up, so that a small class has a test image, while 2 stay for the others.
+        # Rounded up, so that a small class has a test image, while 2 stay for training and
+        # validation.
         pool, test = _stratified_split(scan.train, test_fraction, TEST_SPLIT_SEED, up_to=2)
         rule = f"test_fraction={test_fraction}"
     else:
         pool, test = scan.train, scan.test
         rule = "test folder"
     if scan.val is None:
-        # val_fraction is a share of each class's images (outside test/), as before the test
-        # split existed: the test split does not shrink the validation split.
+        # val_fraction is a share of each class's images (but those of a test/ folder), as
+        # before the test split existed: a test_fraction does not shrink the validation.
         class_sizes = Counter(label for _, label in scan.train)
         train, val = _stratified_split(pool, val_fraction, seed, class_sizes)
         rule += f":val_fraction={val_fraction}"
