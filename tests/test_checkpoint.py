@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from augsweep.callbacks import BestWeights
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 
 
@@ -88,3 +89,35 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
     other.compile("adam", "mse")
     with pytest.raises(ValueError, match="does not fit this model"):
         Checkpoint(tmp_path / "ckpt", "run-1").restore(state_objects(other))
+
+
+def test_the_best_validation_epoch_is_kept_and_survives_in_the_checkpoint(tmp_path):
+    x, y = data()
+    model = tiny_model()
+    scores = iter([0.5, 0.9, 0.9, 0.7])  # epoch 1 is the best: the first of equals
+    snapshots = []
+
+    class Scored(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_accuracy"] = next(scores)
+            snapshots.append(self.model.get_weights())
+
+    best = BestWeights()
+    checkpoint = Checkpoint(tmp_path / "ckpt", "run-1")
+    callbacks = [Scored(), best, EpochCheckpoint(checkpoint, best=best)]
+    model.fit(x, y, epochs=4, verbose=0, callbacks=callbacks)
+    assert not np.array_equal(snapshots[1][-1], snapshots[3][-1])  # it trained on
+    for kept, epoch_1 in zip(best.weights, snapshots[1], strict=True):
+        np.testing.assert_array_equal(kept, epoch_1)
+
+    # A resumed run (another process) gets them back from the checkpoint, and its later
+    # epochs must beat 0.9 to replace them.
+    fresh = tiny_model(seed=1)
+    reopened = Checkpoint(tmp_path / "ckpt", "run-1")
+    done = reopened.restore(state_objects(fresh))  # the best weights are no variables
+    resumed = BestWeights(done, reopened.best_weights())
+    resumed.set_model(fresh)
+    resumed.on_epoch_end(4, {"val_accuracy": 0.85})
+    assert resumed.best == 0.9 and resumed.restore()
+    for restored, epoch_1 in zip(fresh.get_weights(), snapshots[1], strict=True):
+        np.testing.assert_array_equal(restored, epoch_1)

@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from augsweep.augment.policy import build_policy
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
-from augsweep.data.pipeline import batches
-from augsweep.run import learning_rate, logged_params, run_tags, summarize, train
+from augsweep.data.pipeline import batches, eval_batches
+from augsweep.evaluation import ModelEvaluator
+from augsweep.run import _compiled_model, learning_rate, logged_params, run_tags, summarize, train
 from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
-from tests.helpers import SMALL, compose_config, sigterm_after_first_epoch
+from tests.helpers import SMALL, arrays, compose_config, sigterm_after_first_epoch
 
 EPOCH_METRICS = (
     "loss",
@@ -74,6 +76,11 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     assert metrics["best_epoch"] == max(val, key=val.get)
     assert metrics["final_gap"] == pytest.approx(gaps[2])
     assert summary["best_val_accuracy"] == pytest.approx(metrics["best_val_accuracy"])
+    # The held-out test split, evaluated once (the best epoch's weights): a value each
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_loss"] > 0
+    assert summary["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+    for key in ("test_accuracy", "test_loss"):
+        assert len(client.get_metric_history(run.info.run_id, key)) == 1
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "history.csv", "curves.png", "augment_preview.png"} <= artifacts
@@ -94,13 +101,13 @@ def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_c
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
     assert logged.name == "augment=flip_rot_zoom" and logged.source_run_id == run.info.run_id
-    # The model carries the run's final metrics (the last epoch's and the summary), not
-    # epoch 0's.
+    # The model is the best validation epoch's (the one tested) and carries that epoch's
+    # metrics and the run's summary, not epoch 0's.
     carried = {m.key: m for m in logged.metrics}
-    last = max(client.get_metric_history(run.info.run_id, "val_accuracy"), key=lambda m: m.step)
-    assert last.step == 1 and carried["val_accuracy"].step == 1
-    assert carried["val_accuracy"].value == last.value
-    assert carried["best_val_accuracy"].value == run.data.metrics["best_val_accuracy"]
+    best = int(run.data.metrics["best_epoch"])
+    assert carried["val_accuracy"].step == best
+    assert carried["val_accuracy"].value == run.data.metrics["best_val_accuracy"]
+    assert carried["test_accuracy"].value == run.data.metrics["test_accuracy"]
     (record,) = load_records(client, [run])  # the model's copies are no extra epoch
     assert len(record.history["val_accuracy"]) == 2
     model = mlflow.keras.load_model(logged.model_uri)
@@ -108,12 +115,31 @@ def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_c
     splits = load_digits(train_samples=cfg.dataset.train_samples, image_size=16, seed=cfg.seed)
     val = batches(splits.val, 64, 10)
     # Augmentation is off at inference: predictions are deterministic, and the reloaded
-    # model's validation accuracy is the one logged for the last epoch.
+    # model's accuracies are the best epoch's on validation and the run's on the test split.
     x, _ = next(iter(val))
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
     _, accuracy = model.evaluate(val, verbose=0)
-    assert accuracy == pytest.approx(run.data.metrics["final_val_accuracy"], abs=1e-6)
+    assert accuracy == pytest.approx(run.data.metrics["best_val_accuracy"], abs=1e-6)
+    _, accuracy = model.evaluate(batches(splits.test, 64, 10), verbose=0)
+    assert accuracy == pytest.approx(run.data.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_the_test_split_is_evaluated_on_its_images_as_they_are():
+    # A policy that changes every image while training (pixel noise, in the model)...
+    cfg = compose_config(*SMALL, "augment=noise", "augment.noise=0.5")
+    splits = load_digits(train_samples=60, image_size=16, seed=0)
+    policy = build_policy(cfg.augment, cfg.seed)
+    images, labels = arrays(splits.test)
+    noisy = np.asarray(policy.model_block()(images, training=True))
+    assert np.all(np.abs(noisy - images).max(axis=(1, 2, 3)) > 1)
+    # ...leaves the test evaluation alone: its loss is that of the images as they are.
+    model = _compiled_model(cfg, splits, policy)
+    result = ModelEvaluator(model, {"test": eval_batches(splits, "test", 64)}).evaluate("test")
+    probabilities = model.predict(images, verbose=0)
+    picked = probabilities[np.arange(len(labels)), labels]
+    assert result["loss"] == pytest.approx(-np.log(picked).mean(), rel=1e-5)
+    assert result["accuracy"] == pytest.approx((probabilities.argmax(axis=1) == labels).mean())
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Keras callbacks of a run: validation, honest training accuracy, per-epoch logging,
+"""Keras callbacks of a run: validation, honest training accuracy, best weights, per-epoch
+logging,
 divergence."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 
 import keras
+import numpy as np
 
 
 class Validation(keras.callbacks.Callback):
@@ -58,6 +60,44 @@ class CleanEvaluation(keras.callbacks.Callback):
         logs["clean_accuracy"] = result["accuracy"]
         if "val_accuracy" in logs:
             logs["gap"] = logs["clean_accuracy"] - float(logs["val_accuracy"])
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keep the model's weights of the epoch with the highest ``val_accuracy`` (the first of
+    equals, as the ``best_epoch`` metric), to evaluate them on the test split at the end.
+
+    Written by hand rather than with ``keras.callbacks.EarlyStopping(restore_best_weights=
+    True)``, which (Keras 3.15) forgets its best weights and value at every ``fit`` start
+    (a resumed run would lose the best epoch before the kill), or ``ModelCheckpoint(
+    save_best_only=True)``, whose file is written apart from the run's checkpoint (a kill
+    between the two leaves them out of step). Here the best weights travel in the run's
+    checkpoint (:class:`augsweep.checkpoint.EpochCheckpoint` saves :attr:`weights`).
+
+    Args:
+        done: The logs of the epochs completed before (a resumed run).
+        weights: The best weights among those epochs, from the checkpoint; None if none.
+    """
+
+    monitor = "val_accuracy"
+
+    def __init__(self, done: Iterable[Mapping] = (), weights: list[np.ndarray] | None = None):
+        super().__init__()
+        scores = [float(logs.get(self.monitor, -math.inf)) for logs in done]
+        self.weights = weights
+        self.best = max(scores) if scores and weights is not None else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = float((logs or {}).get(self.monitor, math.nan))
+        if value > self.best:  # False for NaN
+            self.best = value
+            self.weights = [np.array(w) for w in self.model.get_weights()]
+
+    def restore(self) -> bool:
+        """Set the model's weights to the best epoch's; False if no epoch was scored."""
+        if self.weights is None:
+            return False
+        self.model.set_weights(self.weights)
+        return True
 
 
 class EpochLogger(keras.callbacks.Callback):

@@ -9,7 +9,8 @@ making the pair atomic, and resumes through a private model attribute.
 A checkpoint folder holds, after epoch ``k`` (0-based):
 
 - ``epoch-<k+1>.npz``: every variable of the model, its optimizer (slots and step count)
-  and the input pipeline's random layers, by position;
+  and the input pipeline's random layers, by position; and the model's weights of the best
+  validation epoch so far (``best/<i>``), tested at the end of the run;
 - ``state.json``: the run id, the number of epochs done, and every epoch's logs; replaced
   atomically once the ``.npz`` is complete, so a kill at any moment leaves the previous
   checkpoint whole.
@@ -30,6 +31,7 @@ import keras
 import numpy as np
 
 STATE_FILE = "state.json"
+BEST_PREFIX = "best/"  # the best epoch's weights in the .npz (variables are "<i>/<j>")
 
 
 class Checkpoint:
@@ -52,11 +54,23 @@ class Checkpoint:
         state = json.loads(path.read_text())
         return state if state.get("run_id") == self.run_id else None
 
-    def save(self, objects: Sequence, logs: list[dict[str, float]]) -> None:
-        """Save the variables of ``objects`` after ``len(logs)`` epochs, then the state."""
+    def save(
+        self,
+        objects: Sequence,
+        logs: list[dict[str, float]],
+        best: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        """Save the variables of ``objects`` after ``len(logs)`` epochs, then the state.
+
+        Args:
+            objects: The model, its optimizer, the pipeline's random layers.
+            logs: Every epoch's logs so far.
+            best: The model's weights of the best validation epoch so far, if any.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{len(logs):04d}.npz"
-        np.savez(self.directory / name, **_by_position(objects))
+        best_arrays = {f"{BEST_PREFIX}{i}": np.asarray(w) for i, w in enumerate(best or [])}
+        np.savez(self.directory / name, **_by_position(objects), **best_arrays)
         state = {"run_id": self.run_id, "epochs": len(logs), "logs": logs, "variables": name}
         temporary = self.directory / f"{STATE_FILE}.tmp"
         temporary.write_text(json.dumps(state))
@@ -80,16 +94,26 @@ class Checkpoint:
             return []
         with np.load(self.directory / state["variables"]) as saved:
             variables = _variables(objects)
-            if sorted(saved.files) != sorted(variables) or any(
-                saved[key].shape != tuple(variables[key].shape) for key in saved.files
+            keys = [key for key in saved.files if not key.startswith(BEST_PREFIX)]
+            if sorted(keys) != sorted(variables) or any(
+                saved[key].shape != tuple(variables[key].shape) for key in keys
             ):
                 raise ValueError(
                     f"checkpoint {self.directory} does not fit this model: its "
                     f"{len(saved.files)} variables are not the model's {len(variables)}"
                 )
-            for key in saved.files:
+            for key in keys:
                 variables[key].assign(saved[key])
         return list(state["logs"])
+
+    def best_weights(self) -> list[np.ndarray] | None:
+        """The model's weights of the best validation epoch saved with the state, if any."""
+        state = self.state()
+        if state is None:
+            return None
+        with np.load(self.directory / state["variables"]) as saved:
+            count = sum(key.startswith(BEST_PREFIX) for key in saved.files)
+            return [saved[f"{BEST_PREFIX}{i}"] for i in range(count)] or None
 
     def remove(self) -> None:
         """Delete the folder (the run finished: nothing left to resume)."""
@@ -112,17 +136,23 @@ class EpochCheckpoint(keras.callbacks.Callback):
         checkpoint: Where to save.
         extra: Objects whose variables are saved too (the input pipeline's random layers).
         done: The logs of the epochs completed before this ``fit`` (a resumed run).
+        best: Has the best validation epoch's weights as ``best.weights`` (a
+            :class:`augsweep.callbacks.BestWeights`, placed before this callback); saved too.
     """
 
-    def __init__(self, checkpoint: Checkpoint, extra: Sequence = (), done: Iterable = ()):
+    def __init__(
+        self, checkpoint: Checkpoint, extra: Sequence = (), done: Iterable = (), best=None
+    ):
         super().__init__()
         self.checkpoint = checkpoint
         self.extra = list(extra)
         self.logs = list(done)
+        self.best = best
 
     def on_epoch_end(self, epoch, logs=None):
         self.logs.append({k: float(v) for k, v in (logs or {}).items()})
-        self.checkpoint.save(state_objects(self.model, self.extra), self.logs)
+        best = self.best.weights if self.best is not None else None
+        self.checkpoint.save(state_objects(self.model, self.extra), self.logs, best)
 
 
 def state_objects(model: keras.Model, extra: Sequence = ()) -> list:

@@ -193,12 +193,15 @@ class Job:
 
 
 def describe(outcome: str, fields: dict, summary: dict) -> str:
-    """``trained in 41 s (best val accuracy 0.8911)``, ``skipped (finished run ...)``, ..."""
+    """``trained in 41 s (best val accuracy 0.8911, test accuracy 0.8750, final gap
+    0.0833)``, ``skipped (finished run ...)``, ..."""
     seconds = f"{fields['seconds']:.0f} s"
     result = ""
     if "best_val_accuracy" in summary:
-        result = f" (best val accuracy {summary['best_val_accuracy']:.4f}, final gap "
-        result += f"{summary.get('final_gap', math.nan):.4f})"
+        result = f" (best val accuracy {summary['best_val_accuracy']:.4f}, "
+        if "test_accuracy" in summary:  # runs logged before the test split have none
+            result += f"test accuracy {summary['test_accuracy']:.4f}, "
+        result += f"final gap {summary.get('final_gap', math.nan):.4f})"
     if outcome == "trained":
         return f"trained in {seconds}{result}"
     if outcome == "resumed":

@@ -23,11 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 from augsweep.augment.catalogue import unused_magnitudes, used_catalogue
 from augsweep.augment.policy import build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
-from augsweep.callbacks import CleanEvaluation, EpochLogger, Validation, check_diverged
+from augsweep.callbacks import (
+    BestWeights,
+    CleanEvaluation,
+    EpochLogger,
+    Validation,
+    check_diverged,
+)
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
-from augsweep.data.pipeline import input_pipelines, steps_per_epoch
+from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
 from augsweep.evaluation import make_evaluator
 from augsweep.instantiate import build
 from augsweep.models import build_classifier
@@ -39,7 +45,7 @@ from augsweep.tracking.tags import Tag
 PARENT_BEAT_S = 60
 SUMMARY_KEYS = (
     "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_clean_accuracy",
-    "final_gap",
+    "final_gap", "test_accuracy", "test_loss",
 )  # fmt: skip
 
 
@@ -207,12 +213,17 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         augment_example=policy.example_stage(),
         augment_batch=policy.batch_stage(),
     )
-    evaluator = _evaluator(cfg, splits, model, {"val": val_batches, "clean_train": clean_batches})
+    test_batches = eval_batches(splits, "test", cfg.trainer.eval_batch_size)
+    evaluator = _evaluator(
+        cfg, splits, model, {"val": val_batches, "clean_train": clean_batches, "test": test_batches}
+    )
+    best = BestWeights(done, checkpoint.best_weights() if done else None)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         Validation(evaluator),  # val_* first: the callbacks after it read them
         CleanEvaluation(evaluator),
-        EpochCheckpoint(checkpoint, pipeline_layers, done),
+        best,
+        EpochCheckpoint(checkpoint, pipeline_layers, done, best),
         EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
     model.fit(
@@ -227,9 +238,10 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     history = callbacks[-1].history
     spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
-    summary = summarize(history)
-    # At the last epoch's step: the logged model carries the metrics of its step.
-    mlflow.log_metrics(summary, step=cfg.trainer.epochs - 1)
+    summary = summarize(history) | held_out_metrics(best, evaluator)
+    # At the best epoch's step, before the model is logged: the logged model (the best
+    # epoch's weights, the ones tested) carries the metrics of its step.
+    mlflow.log_metrics(summary, step=int(summary["best_epoch"]))
     _log_files(cfg, splits, policy, history, model)
     return summary, len(done)
 
@@ -259,6 +271,22 @@ def _evaluator(cfg: DictConfig, splits, model, batches):
         directory=user_cache_dir() / "features",
         batch_size=cfg.trainer.eval_batch_size,
     )
+
+
+def held_out_metrics(best: BestWeights, evaluator) -> dict[str, float]:
+    """``test_accuracy`` and ``test_loss`` of the best validation epoch's weights, evaluated
+    once on the test split. The model keeps those weights: the logged model is the one
+    tested.
+
+    Args:
+        best: The callback that kept the best epoch's weights (False from ``restore`` only
+            if no epoch had a ``val_accuracy``: then the last weights are tested).
+        evaluator: The run's evaluator of its un-augmented splits (the one place a run
+            evaluates a split: whole model, or the head on cached backbone features).
+    """
+    best.restore()
+    result = evaluator.evaluate("test")
+    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"]}
 
 
 def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
@@ -302,7 +330,7 @@ def _log_files(cfg: DictConfig, splits, policy, history, model) -> None:
         mlflow.log_artifacts(tmp)
     if cfg.tracking.log_model:
         name = artifacts.model_name(mlflow.active_run().info.run_name)
-        artifacts.log_keras_model(model, images, name, step=cfg.trainer.epochs - 1)
+        artifacts.log_keras_model(model, images, name, step=int(np.argmax(history["val_accuracy"])))
 
 
 def _compiled_model(cfg: DictConfig, splits, policy):

@@ -34,7 +34,8 @@ def tiny_splits(n: int = 16) -> Splits:
     images = photos(n=n, size=SHAPE[0])
     labels = np.arange(n, dtype=np.int32) % CLASSES
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    return Splits(ds, ds, ds, [f"c{i}" for i in range(CLASSES)], SHAPE, n, "test")
+    return Splits(ds, ds, ds, [f"c{i}" for i in range(CLASSES)], SHAPE, n, "test", test=ds,
+                  num_val=n, num_test=n)  # fmt: skip
 
 
 def pipelines(splits: Splits, built: Policy):

@@ -41,8 +41,9 @@ def test_out_of_range_values_are_named(override, expected):
     assert expected in problems(*override.split())
 
 
-# digits: 1,797 images; val_fraction=0.3 holds out 540, which leaves 1,257 for training.
-DIGITS_RANGE = "must be -1 (all 1257) or in 10..1247"
+# digits: 1,797 images; test_fraction=0.2 holds out 360 and val_fraction=0.3 540, which
+# leaves 897 for training.
+DIGITS_RANGE = "must be -1 (all 897) or in 10..887"
 
 
 @pytest.mark.parametrize(
@@ -52,18 +53,44 @@ DIGITS_RANGE = "must be -1 (all 1257) or in 10..1247"
         (["dataset.train_samples=5000"], ["dataset.train_samples=5000:", DIGITS_RANGE]),
         (
             ["dataset.train_samples=100000"],
-            ["dataset.train_samples=100000:", DIGITS_RANGE, "lower dataset.val_fraction"],
+            ["dataset.train_samples=100000:", DIGITS_RANGE, "lower dataset.val_fraction or "],
         ),
         (["trainer.batch_size=0"], ["trainer.batch_size=0: must be >= 1"]),
         (["trainer.eval_batch_size=-3"], ["trainer.eval_batch_size=-3: must be >= 1"]),
         (
-            # Holds out 1,780 images: 17 are left, too few to draw 100 from with every class.
-            ["dataset.val_fraction=0.99"],
-            ["dataset.train_samples=100: must be -1 (all 17)", "dataset.val_fraction=0.99"],
+            # Holds out 1,420 + 360 images: 17 are left, too few to draw 100 from.
+            ["dataset.val_fraction=0.79"],
+            ["dataset.train_samples=100: must be -1 (all 17)", "dataset.val_fraction=0.79 with"],
         ),
         (
             ["dataset.val_fraction=0.001"],
-            ["dataset.val_fraction=0.001: holds out 2 of digits' 1797", "in [0.006, 0.99]"],
+            ["dataset.val_fraction=0.001: holds out 2 of digits' 1797", "at least 0.006"],
+        ),
+        (
+            ["dataset.test_fraction=0.001"],
+            ["dataset.test_fraction=0.001: holds out 2 of digits' 1797", "at least 0.006"],
+        ),
+        (
+            ["dataset.val_fraction=0.5", "dataset.test_fraction=0.495"],
+            ["hold out 899 + 890 of digits' 1797 images, leaving 8 for training"],
+        ),
+        (
+            ["dataset.val_fraction=0.9"],
+            [
+                "dataset.val_fraction=0.9 + dataset.test_fraction=0.2 = 1.1: together they must "
+                "be below 1"
+            ],
+        ),
+        (
+            ["dataset=folder", "dataset.path=.", "dataset.test_fraction=1.0"],
+            ["dataset.test_fraction=1.0: must be in (0, 1)"],
+        ),
+        (
+            ["dataset=tf_flowers", "dataset.val_percent=60", "dataset.test_percent=40"],
+            [
+                "dataset.val_percent=60 + dataset.test_percent=40 = 100: together they must be at "
+                "most 99"
+            ],
         ),
         (
             ["dataset.image_size=8", "model.filters=[16,32,64,128]"],
@@ -141,17 +168,17 @@ def test_bad_augment_values_are_named_before_training(overrides, expected):
     assert expected in problems(*overrides)
 
 
-@pytest.mark.parametrize("train_samples", [10, 1247, 1257, -1])
+@pytest.mark.parametrize("train_samples", [10, 887, 897, -1])
 def test_digits_train_samples_allowed_by_the_check_load(train_samples):
     from augsweep.data.digits import load_digits
 
     cfg = compose_config(f"dataset.train_samples={train_samples}", "dataset.image_size=8")
     validate(cfg)
     splits = load_digits(train_samples=train_samples, image_size=8)
-    assert splits.num_train == (1257 if train_samples == -1 else train_samples)
+    assert splits.num_train == (897 if train_samples == -1 else train_samples)
 
 
-@pytest.mark.parametrize("train_samples", [9, 1248, 1256, 1258])
+@pytest.mark.parametrize("train_samples", [9, 888, 896, 898])
 def test_digits_train_samples_refused_by_the_check_would_fail_in_the_loader(train_samples):
     from augsweep.data.digits import load_digits
 

@@ -36,11 +36,19 @@ def test_every_image_kind_loads_as_rgb_with_the_label_of_its_folder(tmp_path):
     assert splits.image_shape == (24, 24, 3)
     images, labels = arrays(splits.train)
     val_images, val_labels = arrays(splits.val)
+    test_images, test_labels = arrays(splits.test)
     assert images.dtype == np.float32 and images.shape[1:] == (24, 24, 3)
     assert images.min() >= 0 and images.max() <= 255
     # 5 blue + png-named-.jpg, 5 green, 5 red + grayscale, RGBA and palette PNGs
-    assert len(labels) + len(val_labels) == 19 and len(labels) == splits.num_train
-    for image, label in zip([*images, *val_images], [*labels, *val_labels], strict=True):
+    assert len(labels) + len(val_labels) + len(test_labels) == 19
+    assert (len(labels), len(val_labels), len(test_labels)) == (
+        splits.num_train,
+        splits.num_val,
+        splits.num_test,
+    )
+    for image, label in zip(
+        [*images, *val_images, *test_images], [*labels, *val_labels, *test_labels], strict=True
+    ):
         name = splits.class_names[label]
         if name == "red" and np.ptp(image.mean(axis=(0, 1))) < 1:
             continue  # the grayscale image: R = G = B
@@ -76,7 +84,7 @@ def test_skip_trains_on_the_good_images_and_lists_the_rest(tmp_path):
     splits = load_folder(path=str(root), image_size=16, on_bad_file="skip", seed=1)
 
     assert splits.class_names == ["blue", "green", "red"]  # the empty class is dropped
-    total = splits.num_train + len(arrays(splits.val)[1])
+    total = splits.num_train + len(arrays(splits.val)[1]) + len(arrays(splits.test)[1])
     assert total == 19
     skipped = splits.artifacts["skipped_files.txt"].splitlines()
     assert any(
@@ -97,10 +105,12 @@ def test_train_and_val_folders_are_the_split(tmp_path):
 
     a, b = (load_folder(path=str(root), image_size=16, seed=s) for s in (0, 1))
 
-    assert a.class_names == ["blue", "red"] and a.num_train == 10
+    # Without test/, the test images are a fixed 10% of train/ (rounded up per class).
+    assert a.class_names == ["blue", "red"] and (a.num_train, a.num_test) == (8, 2)
     val_images, val_labels = arrays(a.val)
     assert sorted(val_labels) == [0, 0, 1, 1, 1]
     np.testing.assert_array_equal(val_images, arrays(b.val)[0])  # not chosen by the seed
+    np.testing.assert_array_equal(arrays(a.test)[0], arrays(b.test)[0])
     assert a.fingerprint == b.fingerprint
     assert "LICENSE.txt: not used" in a.artifacts["skipped_files.txt"]
 
@@ -123,7 +133,8 @@ def test_the_seed_chooses_a_stratified_split(tmp_path):
     )
     val_labels = arrays(first.val)[1]
     assert sorted(val_labels) == [0, 0, 0, 0, 1, 1]  # 40% of each class
-    assert first.num_train == 9
+    assert sorted(arrays(first.test)[1]) == [0, 1]  # 10% of each class, rounded up
+    assert first.num_train == 7
     np.testing.assert_array_equal(arrays(first.train)[0], arrays(again.train)[0])
     # Another seed draws another split from the same data: the fingerprint (what the runs
     # are compared on) stays, the file-cache key (what the cached examples are) changes.
@@ -166,7 +177,8 @@ def test_two_classes_and_a_relative_path_against_the_launch_dir(tmp_path, monkey
     class_folder(tmp_path / "photos", "red", 3)
     monkeypatch.chdir(tmp_path)
     splits = load_folder(path="photos", image_size=16, val_fraction=0.34)
-    assert splits.class_names == ["blue", "red"] and splits.num_train == 4
+    assert splits.class_names == ["blue", "red"]
+    assert (splits.num_train, splits.num_val, splits.num_test) == (2, 2, 2)
 
 
 @pytest.mark.parametrize("classes", [[], ["blue"]])
@@ -188,3 +200,67 @@ def test_clean_subset_is_a_fixed_sample_of_the_training_images(tmp_path):
     np.testing.assert_array_equal(clean, arrays(splits.train)[0][:4])
     everything = load_folder(path=str(root), image_size=16, seed=0)  # default: up to 1,000
     assert len(arrays(everything.clean_train)[1]) == everything.num_train
+
+
+def distinct_images(root, name: str, count: int, first: int = 0) -> None:
+    """``count`` PNG images of class ``name``, each of its own color (lossless, so the
+    decoded pixels tell the files apart)."""
+    base = np.array(COLORS[name])
+    for i in range(first, first + count):
+        color = tuple(int(c) for c in np.clip(base + [i, -i, 2 * i], 0, 255))
+        write(root / name / f"{name}_{i}.png", image_bytes(color, fmt="PNG", size=(8, 8)))
+
+
+def contents(examples) -> set[bytes]:
+    images, labels = arrays(examples)
+    return {image.tobytes() + bytes([label]) for image, label in zip(images, labels, strict=True)}
+
+
+def assert_disjoint(splits) -> tuple[set, set, set]:
+    """The three splits share no image; returns their contents."""
+    train, val, test = (contents(getattr(splits, part)) for part in ("train", "val", "test"))
+    assert (len(train), len(val), len(test)) == (splits.num_train, splits.num_val, splits.num_test)
+    assert not train & val and not train & test and not val & test
+    return train, val, test
+
+
+def test_test_fraction_is_a_fixed_slice_disjoint_from_train_and_val(tmp_path):
+    root = tmp_path / "photos"
+    distinct_images(root, "blue", 12)
+    distinct_images(root, "red", 8)
+    a, b = (load_folder(path=str(root), image_size=8, test_fraction=0.25, seed=s) for s in (0, 1))
+    a_train, a_val, a_test = assert_disjoint(a)
+    b_train, b_val, b_test = assert_disjoint(b)
+    assert len(a_train | a_val | a_test) == 20  # every image in one split
+    assert a_test == b_test and a_val != b_val  # the seed draws validation, never the test
+    assert sorted(arrays(a.test)[1]) == [0, 0, 0, 1, 1]  # 25% of each class, rounded up
+    assert a.fingerprint == b.fingerprint
+    other = load_folder(path=str(root), image_size=8, test_fraction=0.4, seed=0)
+    assert other.fingerprint != a.fingerprint  # another test split, another run key's data
+
+
+@pytest.mark.parametrize("with_val", [False, True], ids=["classes+test", "train+val+test"])
+def test_a_test_folder_is_the_test_split(tmp_path, with_val):
+    root = tmp_path / "photos"
+    train_root = root / "train" if with_val else root
+    for name in ("blue", "red"):
+        distinct_images(train_root, name, 6)
+        distinct_images(root / "test", name, 3, first=20)
+        if with_val:
+            distinct_images(root / "val", name, 2, first=40)
+    splits = load_folder(path=str(root), image_size=8, test_fraction=0.5, seed=0)
+    assert splits.class_names == ["blue", "red"]  # test/ is no class
+    _, val, test = assert_disjoint(splits)
+    assert splits.num_test == 6 and splits.num_train + splits.num_val == 12 + 4 * with_val
+    # exactly the images of test/ (test_fraction is unused)
+    only_test = load_folder(path=str(root / "test"), image_size=8, test_fraction=0.01)
+    expected = contents(only_test.train) | contents(only_test.val) | contents(only_test.test)
+    assert test == expected
+    # a test image added is in the fingerprint: another run key's data
+    before = splits.fingerprint
+    distinct_images(root / "test", "red", 1, first=30)
+    assert load_folder(path=str(root), image_size=8, seed=0).fingerprint != before
+    # preflight decodes the test images too
+    write(root / "test" / "blue" / "cut.jpg", truncated_jpeg())
+    with pytest.raises(DatasetError, match="cut.jpg: cannot be decoded"):
+        load_folder(path=str(root), image_size=8)

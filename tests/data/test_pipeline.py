@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from augsweep.data.digits import load_digits
 from augsweep.data.folder import load_folder
-from augsweep.data.pipeline import batches, input_pipelines
+from augsweep.data.pipeline import batches, eval_batches, input_pipelines
 from augsweep.data.splits import Splits
 from tests.helpers.imagefiles import class_folder
 
@@ -50,7 +50,9 @@ def test_input_pipelines_augment_training_batches_only_with_the_stages_given():
     images = np.arange(12, dtype=np.float32).reshape(12, 1, 1, 1) * np.ones((1, 2, 2, 1), "float32")
     labels = np.arange(12, dtype=np.int32) % 3
     examples = tf.data.Dataset.from_tensor_slices((images, labels))
-    splits = Splits(examples, examples, examples.take(6), ["a", "b", "c"], (2, 2, 1), 12, "t")
+    test = tf.data.Dataset.from_tensor_slices((images + 100, labels))
+    splits = Splits(examples, examples, examples.take(6), ["a", "b", "c"], (2, 2, 1), 12, "t",
+                    test=test, num_val=12, num_test=12)  # fmt: skip
 
     def negate(image, one_hot):  # per example, before batching
         assert image.shape == (2, 2, 1)
@@ -68,9 +70,12 @@ def test_input_pipelines_augment_training_batches_only_with_the_stages_given():
     assert not np.array_equal(-train_images[:, 0, 0, 0], np.arange(12))  # shuffled
     np.testing.assert_array_equal(train_labels.sum(axis=1), 0.5)
     assert [len(x) for x, _ in val] == [5, 5, 2] and [len(x) for x, _ in clean] == [5, 1]
-    for batched, count in ((val, 12), (clean, 6)):  # in order, as they are, hard labels
+    # The test batches of the run's evaluation: no stage is given, none applies.
+    held_out = eval_batches(splits, "test", 5)
+    for batched, count, offset in ((val, 12, 0), (clean, 6, 0), (held_out, 12, 100)):
+        # in order, as they are (not negated), hard labels
         val_images, val_labels = concatenated(batched)
-        np.testing.assert_array_equal(val_images, images[:count])
+        np.testing.assert_array_equal(val_images, images[:count] + offset)
         np.testing.assert_array_equal(val_labels.argmax(axis=1), labels[:count])
         np.testing.assert_array_equal(val_labels.sum(axis=1), 1.0)
     plain, _, _ = input_pipelines(splits, 4, seed=0)

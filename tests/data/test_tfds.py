@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from augsweep.data.pipeline import batches
@@ -39,6 +40,41 @@ def test_mocked_tf_flowers_gives_resized_rgb_images_and_the_five_classes():
     assert sorted(splits.class_names) == ["daisy", "dandelion", "roses", "sunflowers", "tulips"]
     assert splits.num_train == 12 and splits.image_shape == (32, 32, 3)
     assert again == splits.fingerprint  # a fixed slice: the seed does not change the data
+
+
+def numbered_flowers(count: int):
+    """A mock ``as_dataset`` for TFDS: ``count`` examples in ``train``, example ``i`` an
+    image whose pixels spell ``i``, sliced as TFDS slices (``train[70%:90%]``)."""
+    info = tfds.core.SplitInfo(name="train", shard_lengths=[count], num_bytes=0)
+
+    def as_dataset(self, split, decoders=None, read_config=None, **kwargs):
+        (part,) = tfds.core.ReadInstruction.from_spec(str(split)).to_absolute({"train": info})
+        index = np.arange(part.from_ or 0, count if part.to is None else part.to)
+        pixels = np.stack([index // 256, index % 256, np.zeros_like(index)], axis=-1)
+        images = np.broadcast_to(pixels[:, None, None, :], (len(index), 6, 6, 3)).astype("uint8")
+        labels = (index % 5).astype("int64")
+        return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels})
+
+    return as_dataset
+
+
+def test_tf_flowers_test_slice_is_fixed_and_disjoint_from_train_and_val():
+    def numbers(examples) -> set[int]:
+        images = np.stack([x for x, _ in examples.as_numpy_iterator()])
+        return {int(a) * 256 + int(b) for a, b in np.rint(images[:, 0, 0, :2])}
+
+    with tfds.testing.mock_data(as_dataset_fn=numbered_flowers(3670)):
+        splits = load_tf_flowers(image_size=6, seed=0)
+        again = load_tf_flowers(image_size=6, seed=3)
+        train, val, test = (numbers(getattr(splits, p)) for p in ("train", "val", "test"))
+        assert test == numbers(again.test)
+        other = load_tf_flowers(image_size=6, test_percent=15)
+
+    assert (splits.num_train, splits.num_val, splits.num_test) == (2569, 734, 367)
+    assert (len(train), len(val), len(test)) == (2569, 734, 367)
+    assert train | val | test == set(range(3670))  # every photo in exactly one split
+    assert max(train) < min(test) and max(test) < min(val)  # 70% | 10% | the last 20%
+    assert splits.fingerprint == again.fingerprint != other.fingerprint
 
 
 def test_offline_without_data_fails_at_once_saying_how_to_provide_it(tmp_path, monkeypatch):

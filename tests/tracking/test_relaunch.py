@@ -44,11 +44,14 @@ def steps(client: MlflowClient, run_id: str, key: str) -> list[int]:
 
 
 def assert_complete(client: MlflowClient, runs: dict) -> None:
-    """Every run FINISHED with exactly one point per epoch of every metric."""
+    """Every run FINISHED with exactly one point per epoch of every metric, and one test
+    accuracy and loss."""
     for name, run in runs.items():
         assert run.info.status == "FINISHED", name
         for key in EPOCH_METRICS:
             assert steps(client, run.info.run_id, key) == list(range(EPOCHS)), (name, key)
+        for key in ("test_accuracy", "test_loss"):
+            assert steps(client, run.info.run_id, key) == [0], (name, key)
 
 
 @pytest.mark.slow
@@ -114,6 +117,10 @@ def assert_same_as_uninterrupted(tmp_path, client: MlflowClient, run_id: str) ->
         resumed = dict(sorted((m.step, m.value) for m in client.get_metric_history(run_id, key)))
         for point in fresh_client.get_metric_history(fresh.run_id, key):
             assert resumed[point.step] == pytest.approx(point.value, abs=1e-5), (key, point.step)
+    # The best epoch's weights survived the kill in the checkpoint: the same test result.
+    resumed = client.get_run(run_id).data.metrics
+    assert resumed["test_loss"] == pytest.approx(fresh.summary["test_loss"], abs=1e-5)
+    assert resumed["test_accuracy"] == fresh.summary["test_accuracy"]
 
 
 @pytest.mark.slow

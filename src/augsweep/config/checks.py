@@ -44,7 +44,8 @@ MAGNITUDES = {
     "cutmix": (0.0, 1.0, False),
 }
 ALBUMENTATIONS_HINT = 'pip install -e ".[albumentations]"'
-# scikit-learn's digits: its size is known, so train_samples and val_fraction are checked here.
+# scikit-learn's digits: its size is known, so train_samples and the held-out fractions are
+# checked here.
 DIGITS_IMAGES = 1797
 DIGITS_CLASSES = 10
 # MobileNetV2 (include_top=False) has this many layers at any input size (Keras 3.15); a test
@@ -136,16 +137,13 @@ def _check_trainer(trainer) -> list[str]:
 
 def _check_dataset(dataset) -> list[str]:
     problems = []
-    if "val_fraction" in dataset and not 0 < dataset.val_fraction < 1:
-        problems.append(f"dataset.val_fraction={dataset.val_fraction}: must be in (0, 1)")
+    problems += _check_held_out(dataset)
     if "image_size" in dataset and dataset.image_size < 8:
         problems.append(f"dataset.image_size={dataset.image_size}: must be >= 8")
     if "margin" in dataset and not 0 <= dataset.margin < 0.5:
         problems.append(f"dataset.margin={dataset.margin}: must be in [0, 0.5)")
     if is_option(dataset, DigitsConfig) and not problems:
         problems += _check_digits(dataset)
-    if "val_percent" in dataset and not 1 <= dataset.val_percent <= 99:
-        problems.append(f"dataset.val_percent={dataset.val_percent}: must be in 1..99")
     if "on_bad_file" in dataset and dataset.on_bad_file not in ON_BAD_FILE:
         problems.append(
             f"dataset.on_bad_file={dataset.on_bad_file}: must be one of {', '.join(ON_BAD_FILE)}"
@@ -162,29 +160,63 @@ def _check_dataset(dataset) -> list[str]:
     return problems
 
 
-def digits_split_sizes(val_fraction: float) -> tuple[int, int]:
-    """``(validation images, images left for training)`` of digits at ``val_fraction``.
+def _check_held_out(dataset) -> list[str]:
+    """The validation and test shares (``*_fraction`` or ``*_percent``): each in range, and
+    together leaving images to train on."""
+    problems = []
+    for kind, low, high, allowed in (("fraction", 0, 1, "(0, 1)"), ("percent", 1, 99, "1..99")):
+        keys = [f"{split}_{kind}" for split in ("val", "test") if f"{split}_{kind}" in dataset]
+        for key in keys:
+            value = dataset[key]
+            if not (low < value < high if kind == "fraction" else low <= value <= high):
+                problems.append(f"dataset.{key}={value}: must be in {allowed}")
+        if len(keys) == 2 and not problems:
+            total = dataset[keys[0]] + dataset[keys[1]]
+            most = "below 1" if kind == "fraction" else "at most 99"
+            if not (total < 1 if kind == "fraction" else total <= 99):
+                problems.append(
+                    f"dataset.val_{kind}={dataset[keys[0]]} + dataset.test_{kind}="
+                    f"{dataset[keys[1]]} = {total:g}: together they must be {most}, so that "
+                    "images are left for training"
+                )
+    return problems
 
-    The loader holds out ``ceil(val_fraction * 1797)`` images, as scikit-learn's
-    ``train_test_split`` counts them.
+
+def digits_split_sizes(val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """``(test images, validation images, images left for training)`` of digits.
+
+    The loader holds out ``ceil(test_fraction * 1797)`` test images, then
+    ``ceil(val_fraction * 1797)`` validation images, as scikit-learn's ``train_test_split``
+    counts them.
     """
-    held_out = math.ceil(val_fraction * DIGITS_IMAGES)
-    return held_out, DIGITS_IMAGES - held_out
+    test = math.ceil(test_fraction * DIGITS_IMAGES)
+    val = math.ceil(val_fraction * DIGITS_IMAGES)
+    return test, val, DIGITS_IMAGES - test - val
 
 
 def _check_digits(dataset) -> list[str]:
-    """``train_samples`` and ``val_fraction`` against digits' 1,797 images and 10 classes.
+    """``train_samples``, ``val_fraction`` and ``test_fraction`` against digits' 1,797 images
+    and 10 classes: each stratified split needs at least one image per class."""
+    test, val, rest = digits_split_sizes(dataset.val_fraction, dataset.test_fraction)
+    low = math.ceil(DIGITS_CLASSES / DIGITS_IMAGES * 1000) / 1000
+    problems = [
+        f"dataset.{key}={dataset[key]}: holds out {held_out} of digits' {DIGITS_IMAGES} "
+        f"images; each split needs at least {DIGITS_CLASSES} (one per class): use a {key} "
+        f"of at least {low}"
+        for key, held_out in (("test_fraction", test), ("val_fraction", val))
+        if held_out < DIGITS_CLASSES
+    ]
+    if not problems and rest < DIGITS_CLASSES:
+        problems.append(
+            f"dataset.val_fraction={dataset.val_fraction} and dataset.test_fraction="
+            f"{dataset.test_fraction}: hold out {val} + {test} of digits' {DIGITS_IMAGES} "
+            f"images, leaving {rest} for training, fewer than {DIGITS_CLASSES} (one per "
+            "class): lower them"
+        )
+    return problems or _check_digits_train_samples(dataset, test + val, rest)
 
-    Both stratified splits need at least one image per class on each side.
-    """
-    held_out, rest = digits_split_sizes(dataset.val_fraction)
-    if not DIGITS_CLASSES <= held_out <= DIGITS_IMAGES - DIGITS_CLASSES:
-        low = math.ceil(DIGITS_CLASSES / DIGITS_IMAGES * 1000) / 1000
-        return [
-            f"dataset.val_fraction={dataset.val_fraction}: holds out {held_out} of digits' "
-            f"{DIGITS_IMAGES} images; both splits need at least {DIGITS_CLASSES} (one per "
-            f"class): use a val_fraction in [{low}, 0.99]"
-        ]
+
+def _check_digits_train_samples(dataset, held_out: int, rest: int) -> list[str]:
     samples = dataset.train_samples
     largest = rest - DIGITS_CLASSES
     if samples in (-1, rest) or DIGITS_CLASSES <= samples <= largest:
@@ -194,8 +226,13 @@ def _check_digits(dataset) -> list[str]:
         allowed += f" or in {DIGITS_CLASSES}..{largest}"
     return [
         f"dataset.train_samples={samples}: must be {allowed}: digits has {DIGITS_IMAGES} "
-        f"images and dataset.val_fraction={dataset.val_fraction} holds out {held_out} of them"
-        + ("; lower dataset.val_fraction to train on more" if samples > rest else "")
+        f"images and dataset.val_fraction={dataset.val_fraction} with "
+        f"dataset.test_fraction={dataset.test_fraction} hold out {held_out} of them"
+        + (
+            "; lower dataset.val_fraction or dataset.test_fraction to train on more"
+            if samples > rest
+            else ""
+        )
     ]
 
 

@@ -55,7 +55,9 @@ class DigitsConfig(DatasetConfig):
     Attributes:
         train_samples: Training images used (stratified); ``-1`` uses all of them.
             The validation images are the same whatever this is.
-        val_fraction: Share of the 1,797 images held out for validation.
+        val_fraction: Share of the 1,797 images held out for validation, drawn by the seed.
+        test_fraction: Share of the 1,797 images held out for the test: a fixed stratified
+            slice, the same for every seed (every run of a sweep tests on the same images).
         image_size: Square side of the images (pixels).
         margin: Share of the side left black on each side of the digit, as MNIST frames
             its digits (4 of 28 px); the 8x8 digit is resized (bilinear) into the rest.
@@ -66,6 +68,7 @@ class DigitsConfig(DatasetConfig):
     name: str = "digits"
     train_samples: int = 100
     val_fraction: float = 0.3
+    test_fraction: float = 0.2
     image_size: int = 32
     margin: float = 0.125
 
@@ -77,6 +80,8 @@ class TFFlowersConfig(DatasetConfig):
     Attributes:
         val_percent: The last ``val_percent`` percent of TFDS's only split are the
             validation images (a fixed slice, the same for every run).
+        test_percent: The ``test_percent`` percent just before them are the test images
+            (a fixed slice, the same for every run); training gets the rest.
         data_dir: TFDS data folder; null for TFDS's own (``~/tensorflow_datasets``).
             Offline, put ``flower_photos.tgz`` in ``<data_dir>/downloads/manual/``.
         cache: Decoded images are cached: ``true`` in memory, ``false`` not at all, or a
@@ -87,6 +92,7 @@ class TFFlowersConfig(DatasetConfig):
     name: str = "tf_flowers"
     image_size: int = 180
     val_percent: int = 20
+    test_percent: int = 10
     data_dir: str | None = None
     cache: Any = True
 
@@ -99,6 +105,9 @@ class FolderConfig(DatasetConfig):
         path: The folder (relative to the launch directory, or absolute). Required.
         val_fraction: Share of each class held out for validation, chosen by the run's
             seed; unused when the folder has ``train/`` and ``val/`` (or ``validation/``).
+        test_fraction: Share of each class held out for the test: a fixed slice, the same
+            for every seed; unused when the folder has a ``test/`` subfolder (same class
+            folders), which is then the test split.
         on_bad_file: ``fail`` stops before training with one error listing every bad file
             and empty class folder; ``skip`` trains on the good images and logs the rest.
         cache: Decoded images are cached: ``true`` in memory, ``false`` not at all, or a
@@ -110,6 +119,7 @@ class FolderConfig(DatasetConfig):
     path: str = MISSING
     image_size: int = 180
     val_fraction: float = 0.2
+    test_fraction: float = 0.1
     on_bad_file: str = "fail"
     cache: Any = True
 

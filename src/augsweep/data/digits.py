@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
-from augsweep.data.splits import Splits, clean_subset, fingerprint
+from augsweep.data.splits import TEST_SPLIT_SEED, Splits, clean_subset, fingerprint
 
 
 def load_digits(
     name: str = "digits",
     train_samples: int = 100,
     val_fraction: float = 0.3,
+    test_fraction: float = 0.2,
     image_size: int = 32,
     margin: float = 0.125,
     *,
@@ -20,53 +23,75 @@ def load_digits(
 ) -> Splits:
     """scikit-learn's embedded ``digits`` (1,797 8x8 images, 10 classes), offline.
 
-    The validation set is a stratified ``val_fraction`` of all images, chosen by ``seed``
-    alone: it stays the same whatever ``train_samples`` is. The training images are a
-    stratified subset of the rest. The bounds of ``train_samples`` and ``val_fraction``
-    are checked with the config (:mod:`augsweep.config.checks`).
+    The test set is a stratified ``test_fraction`` of all images, the same for every seed
+    (drawn with :data:`~augsweep.data.splits.TEST_SPLIT_SEED`). The validation set is a
+    stratified ``val_fraction`` of all images, drawn from the rest by ``seed`` alone: it
+    stays the same whatever ``train_samples`` is. The training images are a stratified
+    subset of what is left. The bounds of ``train_samples``, ``val_fraction`` and
+    ``test_fraction`` are checked with the config (:mod:`augsweep.config.checks`).
 
     Args:
         name: Unused; the dataset's display name.
-        train_samples: Training images to use, or -1 for all of the non-validation ones.
-        val_fraction: Share of the images held out for validation, in (0, 1).
+        train_samples: Training images to use, or -1 for all of the images left.
+        val_fraction: Share of all images held out for validation, in (0, 1).
+        test_fraction: Share of all images held out for the test, in (0, 1).
         image_size: Side of the square images, in pixels.
         margin: Share of the side left black on each side of the digit, which is resized
             (bilinear) into the rest.
-        seed: Seeds the split.
+        seed: Seeds the validation and training split (not the test split).
         clean_samples: Size of ``clean_train``; -1 or None for the whole training set.
 
     Returns:
         The run's :class:`Splits`.
     """
     from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
 
     bunch = sk_load_digits()
     labels = bunch.target.astype(np.int32)
+    test_idx, val_idx, train_idx = _split_indices(
+        labels, train_samples, val_fraction, test_fraction, seed
+    )
+    images = _digits_images(bunch.images, image_size, margin)
+    train = _from_arrays(images[train_idx], labels[train_idx])
+    return Splits(
+        train=train,
+        val=_from_arrays(images[val_idx], labels[val_idx]),
+        test=_from_arrays(images[test_idx], labels[test_idx]),
+        clean_train=clean_subset(train, len(train_idx), clean_samples),
+        class_names=[str(d) for d in range(10)],
+        image_shape=images.shape[1:],
+        num_train=len(train_idx),
+        num_val=len(val_idx),
+        num_test=len(test_idx),
+        fingerprint=fingerprint(
+            f"sklearn-digits:{train_samples}:{val_fraction}:{test_fraction}:{image_size}:{margin}",
+            bunch.images,
+            labels,
+            test_idx,
+        ),
+    )
+
+
+def _split_indices(
+    labels: np.ndarray, train_samples: int, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(test, val, train)`` indices: test fixed, validation and training by ``seed``."""
+    from sklearn.model_selection import train_test_split
+
     indices = np.arange(len(labels))
+    pool, test_idx = train_test_split(
+        indices, test_size=test_fraction, stratify=labels, random_state=TEST_SPLIT_SEED
+    )
+    num_val = math.ceil(val_fraction * len(labels))  # a share of all images, as before
     rest, val_idx = train_test_split(
-        indices, test_size=val_fraction, stratify=labels, random_state=seed
+        pool, test_size=num_val, stratify=labels[pool], random_state=seed
     )
     train_idx = rest
     if train_samples not in (-1, len(rest)):
         train_idx, _ = train_test_split(
             rest, train_size=train_samples, stratify=labels[rest], random_state=seed
         )
-    images = _digits_images(bunch.images, image_size, margin)
-    train = _from_arrays(images[train_idx], labels[train_idx])
-    return Splits(
-        train=train,
-        val=_from_arrays(images[val_idx], labels[val_idx]),
-        clean_train=clean_subset(train, len(train_idx), clean_samples),
-        class_names=[str(d) for d in range(10)],
-        image_shape=images.shape[1:],
-        num_train=len(train_idx),
-        fingerprint=fingerprint(
-            f"sklearn-digits:{train_samples}:{val_fraction}:{image_size}:{margin}",
-            bunch.images,
-            labels,
-        ),
-    )
+    return np.sort(test_idx), val_idx, train_idx
 
 
 def _digits_images(images: np.ndarray, image_size: int, margin: float) -> np.ndarray:

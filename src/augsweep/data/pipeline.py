@@ -1,7 +1,7 @@
 """Input pipelines: examples -> cached, shuffled, augmented, batched, prefetched ``tf.data``.
 
 The same for every dataset. Training batches may be augmented in the pipeline (on the CPU, in
-parallel); validation and clean-train batches never are.
+parallel); validation, test and clean-train batches never are (:func:`eval_batches`).
 """
 
 from __future__ import annotations
@@ -117,19 +117,36 @@ def input_pipelines(
         ``(train, val, clean_train)`` batched datasets.
     """
 
-    def batched(part: str, size: int, **options) -> tf.data.Dataset:
-        examples = getattr(splits, part)
-        return batches(examples, size, splits.num_classes, cache=splits.cache_for(part), **options)
-
-    train = batched(
-        "train",
+    train = batches(
+        splits.train,
         batch_size,
+        splits.num_classes,
+        cache=splits.cache_for("train"),
         shuffle_seed=seed,
         augment_example=augment_example,
         augment_batch=augment_batch,
         epochs=epochs,
     )
-    return train, batched("val", eval_batch_size), batched("clean_train", eval_batch_size)
+    return (
+        train,
+        eval_batches(splits, "val", eval_batch_size),
+        eval_batches(splits, "clean_train", eval_batch_size),
+    )
+
+
+def eval_batches(splits: Splits, part: str, batch_size: int) -> tf.data.Dataset:
+    """Batches of one split to evaluate on: in order, hard one-hot labels, never augmented
+    (no augmentation stage can be given here).
+
+    Args:
+        splits: The run's data.
+        part: ``val``, ``test`` or ``clean_train``.
+        batch_size: Examples per batch.
+    """
+    cache = splits.cache_for(part)
+    if part == "test" and not isinstance(cache, str):
+        cache = False  # read once per run: an in-memory cache would only hold memory
+    return batches(getattr(splits, part), batch_size, splits.num_classes, cache=cache)
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -1,9 +1,11 @@
 """Preflight of an image folder: every file checked once, before any training.
 
 A folder dataset has one subfolder per class (``DIR/<class>/...``), or ``DIR/train/<class>``
-plus ``DIR/val/<class>`` (or ``validation/``). :func:`scan_folder` decodes every image once,
-with the same TensorFlow decoder the input pipeline uses, so a corrupt file is found now
-and not in the middle of an epoch, and it collects every problem with its path:
+plus ``DIR/val/<class>`` (or ``validation/``) and/or ``DIR/test/<class>``. Beside class
+folders, a ``DIR/test/`` holding a folder named like a sibling class folder is the test
+split too (a ``test/`` with no such folder is a class). :func:`scan_folder` decodes every
+image once, with the same TensorFlow decoder the input pipeline uses, so a corrupt file is
+found now and not in the middle of an epoch, and it collects every problem with its path:
 
 - empty class folders;
 - images TensorFlow cannot decode (corrupt, truncated, not an image at all);
@@ -22,6 +24,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +40,7 @@ UNREADABLE_EXTENSIONS = frozenset(
     {".avif", ".cr2", ".dng", ".heic", ".heif", ".ico", ".jp2", ".nef", ".pbm", ".pgm",
      ".ppm", ".psd", ".raw", ".svg", ".tga", ".tif", ".tiff"}
 )  # fmt: skip
-SPLIT_DIRS = ("train", ("val", "validation"))
+SPLIT_DIRS = ("train", ("val", "validation"), "test")
 MANIFEST_VERSION = 1
 
 
@@ -67,11 +70,12 @@ class FolderScan:
     Attributes:
         root: The dataset folder.
         class_names: Class folder names, sorted; index = label.
-        train: Good images ``(path, label)`` of ``train/``, or of the whole folder when it
-            has no ``train/`` + ``val/`` split.
+        train: Good images ``(path, label)`` of ``train/``, or of the whole folder (but
+            ``test/``) when it has no ``train/`` folder.
         val: Good images of ``val/`` (or ``validation/``); ``None`` without that split.
         problems: Bad files and empty class folders.
         skipped: Files that are not images, and (with ``skip_bad``) the problems.
+        test: Good images of ``test/``; ``None`` without that split.
     """
 
     root: Path
@@ -80,11 +84,12 @@ class FolderScan:
     val: list[tuple[Path, int]] | None
     problems: list[Issue] = field(default_factory=list)
     skipped: list[Issue] = field(default_factory=list)
+    test: list[tuple[Path, int]] | None = None
 
     @property
     def all_files(self) -> list[tuple[Path, int]]:
-        """Every good image ``(path, label)``, of both splits."""
-        return self.train + (self.val or [])
+        """Every good image ``(path, label)``, of every split."""
+        return self.train + (self.val or []) + (self.test or [])
 
 
 def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
@@ -103,23 +108,25 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
             ``skip_bad``, listing every problem with its path.
     """
     parts, skipped = _layout(root)
-    class_names = _class_names(parts[0])
+    split_dirs = set(parts.values())
+    class_names = _class_names(parts["train"], split_dirs)
     images: dict[str, list[tuple[Path, int]]] = {}
     problems: list[Issue] = []
-    for part in parts:
-        part_images, part_problems, part_skipped = _index_part(part, class_names)
-        images[part.name] = part_images
+    for role, part in parts.items():
+        part_images, part_problems, part_skipped = _index_part(
+            part, class_names, parts["train"], split_dirs
+        )
+        images[role] = part_images
         problems += part_problems
         skipped += part_skipped
     errors = check_images([p for paths in images.values() for p, _ in paths], root)
     problems += [Issue(path, errors[path]) for path in sorted(errors)]
     good = {
-        part: [(path, label) for path, label in paths if path not in errors]
-        for part, paths in images.items()
+        role: [(path, label) for path, label in paths if path not in errors]
+        for role, paths in images.items()
     }
-    scan = FolderScan(root, class_names, good[parts[0].name], None, problems, skipped)
-    if len(parts) > 1:
-        scan.val = good[parts[1].name]
+    scan = FolderScan(root, class_names, good["train"], good.get("val"), problems, skipped,
+                      good.get("test"))  # fmt: skip
     if problems and not skip_bad:
         raise DatasetError(problem_report(scan))
     if problems:
@@ -136,7 +143,7 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
 
 def problem_report(scan: FolderScan) -> str:
     """One message listing every problem, then every skipped file, each with its path."""
-    good = len(scan.train) + len(scan.val or [])
+    good = len(scan.all_files)
     lines = [
         f"dataset.path={scan.root}: {len(scan.problems)} problem(s) found before training. "
         f"Fix or remove these files, or set dataset.on_bad_file=skip to train on the {good} "
@@ -153,41 +160,69 @@ def skipped_report(scan: FolderScan) -> str:
     return "".join(f"{issue}\n" for issue in scan.skipped)
 
 
-def _layout(root: Path) -> tuple[list[Path], list[Issue]]:
-    """``[train, val]`` folders when ``root`` is split that way, else ``[root]``."""
+def _layout(root: Path) -> tuple[dict[str, Path], list[Issue]]:
+    """The split folders by role (``train``, and ``val`` and ``test`` when there are such
+    folders) and the entries of ``root`` that are not used."""
     subdirs = {p.name: p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")}
     val_names = [name for name in SPLIT_DIRS[1] if name in subdirs]
-    if SPLIT_DIRS[0] not in subdirs or not val_names:
-        return [root], []
+    test = subdirs.get(SPLIT_DIRS[2])
+    if SPLIT_DIRS[0] not in subdirs or not (val_names or test):
+        if test is not None and _holds_sibling_classes(test, subdirs):
+            return {"train": root, "test": test}, []
+        return {"train": root}, []
     if len(val_names) > 1:
         raise DatasetError(
             f"dataset.path={root}: has both val/ and validation/; keep one of them as the "
             "validation split"
         )
-    parts = [subdirs[SPLIT_DIRS[0]], subdirs[val_names[0]]]
+    parts = {"train": subdirs[SPLIT_DIRS[0]]}
+    if val_names:
+        parts["val"] = subdirs[val_names[0]]
+    if test is not None:
+        parts["test"] = test
     unused = [
-        Issue(path, "not used: only train/ and val/ (or validation/) are read")
+        Issue(path, "not used: only train/, val/ (or validation/) and test/ are read")
         for path in sorted(root.iterdir())
-        if path not in parts and not path.name.startswith(".")
+        if path not in parts.values() and not path.name.startswith(".")
     ]
     return parts, unused
 
 
-def _class_names(part: Path) -> list[str]:
-    return sorted(p.name for p in part.iterdir() if p.is_dir() and not p.name.startswith("."))
+def _holds_sibling_classes(test: Path, subdirs: dict[str, Path]) -> bool:
+    """Whether ``test/`` beside class folders is a test split rather than a class: it holds
+    a folder named like one of its sibling class folders (its other entries are then
+    reported like those of any split folder, never trained on as a class ``test``)."""
+    siblings = set(subdirs) - {test.name}
+    return any(p.is_dir() and p.name in siblings for p in test.iterdir())
+
+
+def _class_names(part: Path, split_dirs: Collection[Path] = ()) -> list[str]:
+    """Class folder names of one split folder (not the split folders inside it)."""
+    return sorted(
+        p.name
+        for p in part.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p not in split_dirs
+    )
 
 
 def _index_part(
-    part: Path, class_names: list[str]
+    part: Path, class_names: list[str], train: Path, split_dirs: Collection[Path]
 ) -> tuple[list[tuple[Path, int]], list[Issue], list[Issue]]:
-    """Candidate images ``(path, label)`` of one split folder, its problems and skips."""
+    """Candidate images ``(path, label)`` of one split folder, its problems and skips.
+
+    Args:
+        part: The split folder.
+        class_names: The classes (those of ``train``).
+        train: The training folder, named in problems.
+        split_dirs: Every split folder (not class folders when inside ``part``).
+    """
     images, problems, skipped = [], [], []
     for path in sorted(part.iterdir()):
         if path.is_file() and not path.name.startswith("."):
             skipped.append(Issue(path, "not in a class folder"))
-    present = set(_class_names(part))
+    present = set(_class_names(part, split_dirs))
     for name in sorted(present - set(class_names)):
-        problems.append(Issue(part / name, f"class folder without a match in {part.parent}/train"))
+        problems.append(Issue(part / name, f"class folder without a match in {train}"))
     for label, name in enumerate(class_names):
         if name not in present:
             continue
@@ -235,6 +270,8 @@ def _drop_empty_classes(scan: FolderScan) -> None:
     scan.train = [(path, new_label[label]) for path, label in scan.train]
     if scan.val is not None:
         scan.val = [(path, new_label[label]) for path, label in scan.val if label in new_label]
+    if scan.test is not None:
+        scan.test = [(path, new_label[label]) for path, label in scan.test if label in new_label]
 
 
 def check_images(paths: list[Path], root: Path) -> dict[Path, str]:

@@ -7,7 +7,7 @@ indices.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,9 @@ from augsweep.paths import resolve_path
 # says otherwise: a fixed subset for photo datasets (every image would cost nearly as much
 # as the training pass on CPU); digits evaluates all of its few training images.
 PHOTO_CLEAN_SAMPLES = 1000
+# Seeds the draw of every loader's test split: never the run's seed, so that every run of a
+# sweep (every seed) is tested on the same images.
+TEST_SPLIT_SEED = 20_261_126
 
 
 @dataclass
@@ -28,13 +31,18 @@ class Splits:
     Attributes:
         train: Training examples ``(image, label)``, unbatched, not augmented.
         val: Validation examples, unbatched; never augmented.
+        test: Held-out test examples, unbatched; never augmented, never trained or
+            selected on (no epoch, policy or fallback is chosen with them). The same for
+            every seed: every run of a sweep is tested on the same images.
         clean_train: A fixed subset of ``train`` evaluated without augmentation each epoch.
         class_names: Class names, index = label.
         image_shape: ``(H, W, C)`` of every image.
         num_train: Number of training examples.
-        fingerprint: A short hash of the data source and of how it is split and shaped
-            (not of the seed: runs with other seeds draw from the same data), logged as
-            tag ``data_fingerprint``.
+        num_val: Number of validation examples.
+        num_test: Number of test examples.
+        fingerprint: A short hash of the data source and of how it is split and shaped,
+            test split included (not of the seed: runs with other seeds draw from the
+            same data), logged as tag ``data_fingerprint``.
         cache: How the pipeline caches each split: True in memory, False not at all, or a
             directory (absolute) for file caches named by ``cache_key``.
         artifacts: Text files to log with the run, ``{file name: content}`` (e.g. the
@@ -53,6 +61,11 @@ class Splits:
     cache: bool | str = True
     artifacts: dict[str, str] = field(default_factory=dict)
     cache_key: str = ""
+    # Keyword-only, so that they may follow the fields with defaults.
+    _: KW_ONLY
+    test: tf.data.Dataset
+    num_val: int
+    num_test: int
 
     @property
     def num_classes(self) -> int:
@@ -62,7 +75,7 @@ class Splits:
         """The ``cache`` argument of :func:`augsweep.data.pipeline.batches` for one split.
 
         Args:
-            part: ``train``, ``val`` or ``clean_train``; names the split's cache file when
+            part: ``train``, ``val``, ``test`` or ``clean_train``; names the split's cache file when
                 caching to files.
         """
         if isinstance(self.cache, str):

@@ -24,6 +24,7 @@ def load_tf_flowers(
     name: str = "tf_flowers",
     image_size: int = 180,
     val_percent: int = 20,
+    test_percent: int = 10,
     data_dir: str | None = None,
     cache: bool | str = True,
     *,
@@ -32,8 +33,9 @@ def load_tf_flowers(
 ) -> Splits:
     """TensorFlow Flowers (3,670 photos, 5 classes) from TensorFlow Datasets.
 
-    TFDS has only a ``train`` split: validation is its last ``val_percent`` percent, a
-    fixed slice, the same for every run whatever the seed. The data is loaded as prepared
+    TFDS has only a ``train`` split: validation is its last ``val_percent`` percent, the
+    test the ``test_percent`` percent before them, and training the rest: fixed slices,
+    the same for every run whatever the seed. The data is loaded as prepared
     in ``data_dir``; if it is not, it is downloaded and prepared, from
     ``<data_dir>/downloads/manual/flower_photos.tgz`` when that file is there. Offline,
     with neither, it fails at once with an error saying how to provide the photos.
@@ -42,6 +44,8 @@ def load_tf_flowers(
         name: The dataset's display name.
         image_size: Side of the square the photos are resized to.
         val_percent: Percentage of the photos held out for validation, 1-99.
+        test_percent: Percentage of the photos held out for the test, 1-99 (with
+            ``val_percent``, at most 99).
         data_dir: TFDS data folder (relative to the launch directory); None uses TFDS's
             default (``$TFDS_DATA_DIR`` or ``~/tensorflow_datasets``).
         cache: True caches decoded images in memory, False not at all, a path in files.
@@ -55,25 +59,35 @@ def load_tf_flowers(
     Raises:
         DatasetError: If the data is neither prepared nor downloadable.
     """
-    cut = 100 - val_percent
-    split = [f"train[:{cut}%]", f"train[{cut}%:]"]
+    split = tfds_slices(val_percent, test_percent)
     data_dir = str(resolve_path(data_dir)) if data_dir else None
-    (train, val), info = _tfds_load("tf_flowers", split, data_dir)
-    train, val = (
+    parts, info = _tfds_load("tf_flowers", split, data_dir)
+    train, val, test = (
         ds.map(lambda image, label: (resize(image, image_size), label), tf.data.AUTOTUNE)
-        for ds in (train, val)
+        for ds in parts
     )
     num_train = _count(train)
     return Splits(
         train=train,
         val=val,
+        test=test,
         clean_train=clean_subset(train, num_train, clean_samples, PHOTO_CLEAN_SAMPLES),
         class_names=list(info.features["label"].names),
         image_shape=(image_size, image_size, 3),
         num_train=num_train,
+        num_val=_count(val),
+        num_test=_count(test),
         fingerprint=fingerprint(f"tfds:tf_flowers:{info.version}:{split}:{image_size}"),
         cache=cache_setting(cache),
     )
+
+
+def tfds_slices(val_percent: int, test_percent: int) -> list[str]:
+    """TFDS split strings of ``train``: ``[train, val, test]`` as fixed, disjoint slices
+    (training first, then the test, validation last, as it was before there was a test)."""
+    test_start = 100 - val_percent - test_percent
+    val_start = 100 - val_percent
+    return [f"train[:{test_start}%]", f"train[{val_start}%:]", f"train[{test_start}%:{val_start}%]"]
 
 
 def _tfds_load(name: str, split: Sequence[str], data_dir: str | None):
