@@ -62,7 +62,7 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     assert not any(key.startswith("augment.techniques.keras.mixup") for key in params)
     (data,) = run.inputs.dataset_inputs  # the UI's Dataset column
     assert (data.dataset.name, data.dataset.digest) == ("digits", tags["data_fingerprint"])
-    assert json.loads(data.dataset.profile) == {"num_train": 60, "num_val": 540}
+    assert json.loads(data.dataset.profile) == {"num_train": 60, "num_val": 540, "num_test": 360}
     assert params["tracking.uri"].startswith("sqlite:////")  # made absolute
 
     for key in EPOCH_METRICS:

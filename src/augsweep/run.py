@@ -374,13 +374,8 @@ def logged_params(cfg: DictConfig) -> DictConfig:
 
 
 def split_sizes(splits) -> dict[str, int]:
-    """Examples per split, as the run's dataset input shows them: ``train``, and ``val``
-    where its size is known without reading it."""
-    sizes = {"train": splits.num_train}
-    num_val = int(splits.val.cardinality())
-    if num_val >= 0:  # tf.data.UNKNOWN_CARDINALITY (-2) for a folder's files
-        sizes["val"] = num_val
-    return sizes
+    """Examples per split, as the run's dataset input shows them."""
+    return {"train": splits.num_train, "val": splits.num_val, "test": splits.num_test}
 
 
 def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
