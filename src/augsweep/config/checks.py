@@ -29,6 +29,7 @@ MAGNITUDES = {
     "zoom": (0.0, 0.9, True),
     "crop": (0.0, 0.5, True),
     "translation": (0.0, 1.0, True),
+    "shear": (0.0, 1.0, True),
     "brightness": (0.0, 1.0, True),
     "contrast": (0.0, 1.0, True),
     "saturation": (0.0, 1.0, True),
