@@ -12,7 +12,11 @@ bottleneck: after the first epoch it should deliver at least 3x what training co
 Augmentation: training images per second of the default model at 128 px on real photos
 under every augment option, with the per-image layers in the model (``placement=model``),
 mapped over the tf.data pipeline (``placement=dataset``), or done by albumentations; each
-figure with its ratio to ``none``.
+figure with its ratio to ``none``. Before it (and alone with ``--section affine``): flip,
+rotation and zoom as the chained Keras layers vs the fused ``affine`` layer (bilinear and
+nearest) against ``none``, for the frozen MobileNetV2 (weights=null) at 160 px and the small
+CNN at 180 px, in the model and in tf.data, with the target ratio (0.85x on CPU, 0.95x on GPU)
+and the augmentation's own speed (its share of a step).
 
 Parallel: on one machine, (1) four ``python train.py seed=N`` started at the same moment on
 a new SQLite store, repeated (every run must finish: the store's creation is locked); (2) the
@@ -21,7 +25,7 @@ launcher); (3) the per-job overhead of the basic and joblib launchers: a relaunc
 finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of its jobs.
 
     python scripts/bench.py                                   # every section
-    python scripts/bench.py --section overhead|data|augment|parallel   # one of them
+    python scripts/bench.py --section overhead|data|augment|affine|parallel   # one of them
 """
 
 from __future__ import annotations
@@ -275,6 +279,94 @@ def augment_section(
             print(f"| {option} | " + " | ".join(shown) + " |")
 
 
+# The fused affine table: (label, model overrides, image size), and its rows (label, overrides);
+# the chained row is the policy flip_rot_zoom was before the fused layer.
+AFFINE_MODELS = [
+    ("frozen MobileNetV2 (weights=null)", ["model=mobilenet_v2", "model.weights=null"], 160),
+    ("small CNN", ["model=small_cnn"], 180),
+]
+AFFINE_ROWS = [
+    ("none", ["augment=none"]),
+    ("chained flip+rotation+zoom", ["augment=compose", "augment.use=[flip,rotation,zoom]"]),
+    ("fused flip_rot_zoom", ["augment=flip_rot_zoom"]),
+    (
+        "fused, nearest",
+        ["augment=flip_rot_zoom", "augment.techniques.keras.affine.interpolation=nearest"],
+    ),
+]
+# The issue's targets for flip_rot_zoom / none (training images per second).
+AFFINE_TARGET = {"CPU": 0.85, "GPU": 0.95}
+PLACEMENTS = ("model", "dataset")
+
+
+def composed(overrides: list[str]):
+    """The validated config of ``overrides``."""
+    from hydra import compose, initialize_config_dir
+
+    import augsweep.config  # noqa: F401  (registers the schemas)
+    from augsweep.config.checks import validate
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    validate(cfg)
+    return cfg
+
+
+def augment_alone(cfg, images, batch_size: int, repeats: int = 5) -> float:
+    """Images per second through the policy's per-image layers alone (one traced function):
+    the augmentation's share of a training step."""
+    import tensorflow as tf
+
+    from augsweep.augment.policy import augmentation_block, build_policy
+
+    block = augmentation_block(build_policy(cfg.augment, 0).image_layers)
+    step = tf.function(lambda x: block(x, training=True))
+    batch = tf.constant(images[:batch_size])
+    step(batch)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(4):
+            step(batch).numpy()
+        best = max(best, 4 * batch_size / (time.perf_counter() - start))
+    return best
+
+
+def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
+    """Chained vs fused flip+rotation+zoom against none, per model and placement."""
+    import tensorflow as tf
+
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    target = AFFINE_TARGET[device]
+    for title, model_overrides, size in AFFINE_MODELS:
+        images, labels, num_classes = load_photos(flowers, count, size)
+        rows = {}
+        for label, overrides in AFFINE_ROWS:
+            speeds = {}
+            for placement in PLACEMENTS:
+                cfg = composed([*overrides, *model_overrides, f"augment.placement={placement}"])
+                speeds[placement] = training_throughput(
+                    cfg, images, labels, num_classes, batch, repeats
+                )[0]
+            alone = augment_alone(cfg, images, batch) if label != "none" else None
+            rows[label] = (speeds, alone)
+            print(f"measured {title} {label}", file=sys.stderr, flush=True)
+        print(
+            f"\n## Fused affine: training images/s, {title} at {size} px on {device}; "
+            f"{count} flower photos, batch {batch}, best of {repeats} epochs; "
+            f"target flip_rot_zoom >= {target:.2f}x none"
+        )
+        print("| policy | " + " | ".join(f"{p} | x none" for p in PLACEMENTS) + " | "
+              "augmentation alone, img/s | target |")  # fmt: skip
+        print("|---|" + "---|---|" * len(PLACEMENTS) + "---|---|")
+        base = rows["none"][0]
+        for label, (speeds, alone) in rows.items():
+            cells = " | ".join(f"{speeds[p]:.0f} | {speeds[p] / base[p]:.2f}" for p in PLACEMENTS)
+            aside = f"{alone:.0f}" if alone else "-"
+            goal = f">= {target:.2f}x" if label.startswith("fused") else ""
+            print(f"| {label} | {cells} | {aside} | {goal} |")
+
+
 # Tiny runs for the race: it is about starting together, not training.
 RACE_RUN = ["trainer.epochs=1", "trainer.batch_size=32", "dataset.train_samples=60",
             "dataset.image_size=16", "tracking.log_model=false"]  # fmt: skip
@@ -366,7 +458,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--section", choices=("all", "overhead", "data", "augment", "parallel"), default="all"
+        "--section",
+        choices=("all", "overhead", "data", "augment", "affine", "parallel"),
+        default="all",
     )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
@@ -402,7 +496,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     missing = f"--data-path {args.data_path}: no such directory (a folder of class folders)"
-    if args.section in ("data", "augment") and not args.data_path.is_dir():
+    if args.section in ("data", "augment", "affine") and not args.data_path.is_dir():
         parser.error(missing)
 
     if args.section in ("all", "overhead"):
@@ -414,6 +508,8 @@ def main() -> None:
         return
     if args.section in ("all", "data"):
         data_section(args.data_path.resolve(), args.image_size, args.train_steps)
+    if args.section in ("all", "augment", "affine"):
+        affine_section(args.data_path, args.images, args.batch_size, args.augment_repeats)
     if args.section in ("all", "augment"):
         policies = [p for p in args.policies if p != "compose"]  # compose alone is none
         augment_section(

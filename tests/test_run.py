@@ -53,7 +53,7 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     assert params["trainer.epochs"] == "3" and params["seed"] == "7"
     affine_target = params["augment.techniques.keras.affine._target_"]
     assert affine_target == "augsweep.augment.layers.RandomAffine"
-    assert params["augment.use.1"] == "affine" and params["augment.rotation"] == "0.1"
+    assert params["augment.use.0"] == "affine" and params["augment.rotation"] == "0.1"
     assert not any(key.startswith("augment.techniques.keras.mixup") for key in params)
     assert params["tracking.uri"].startswith("sqlite:////")  # made absolute
 

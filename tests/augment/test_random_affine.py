@@ -71,6 +71,18 @@ def test_it_composes_like_the_chain_translation_rotation_zoom():
 EXACT = {"fill_mode": "constant", "interpolation": "nearest"}
 
 
+def test_a_folded_flip_comes_first_and_flips_about_half_the_images():
+    images = photos(n=64, size=17)
+    quarter = keras.layers.RandomRotation((0.25, 0.25), **EXACT)
+    turned, flipped_turned = np.asarray(quarter(images)), np.asarray(quarter(images[:, :, ::-1]))
+    fused = RandomAffine(rotation=(0.25, 0.25), flip="horizontal", seed=0, **EXACT)
+    out = np.asarray(fused(images))
+    flipped = [np.array_equal(o, f) for o, f in zip(out, flipped_turned, strict=True)]
+    plain = [np.array_equal(o, t) for o, t in zip(out, turned, strict=True)]
+    assert all(f != p for f, p in zip(flipped, plain, strict=True))  # one or the other
+    assert 16 < sum(flipped) < 48
+
+
 def test_one_resampling_blurs_less_than_the_chain():
     images = noise_images()
     rotation, zoom = (0.03, 0.03), (-0.1, -0.1)
@@ -95,6 +107,7 @@ def test_one_resampling_blurs_less_than_the_chain():
         ({"rotation": 1.5}, "rotation=1.5: a magnitude must be in [0, 1.0]"),
         ({"zoom": 1.0}, "zoom=1.0: a magnitude must be in [0, 1.0)"),
         ({"shear": (-1.5, 0.1)}, "shear=(-1.5, 0.1): must be a float magnitude or a (low, high)"),
+        ({"flip": "diagonal"}, "flip='diagonal': must be None or one of horizontal, vertical"),
         ({"fill_mode": "mirror"}, "fill_mode='mirror': must be one of reflect, wrap, constant"),
         ({"interpolation": "bicubic"}, "interpolation='bicubic': must be one of nearest, bilinear"),
     ],

@@ -40,6 +40,7 @@ def test_what_cannot_change_the_result_keeps_the_key(override):
         "augment.rotation=0.2",
         "augment.techniques.keras.affine.fill_mode=reflect",  # a technique it uses
         "augment.shear=0.2",  # a knob added later, which its technique interpolates
+        "augment.flip_mode=vertical",  # the fused flip follows the flip's knob
         "trainer.learning_rate=0.01",
         "trainer.epochs=5",
         "dataset.train_samples=200",

@@ -276,6 +276,11 @@ def _check_augment(augment) -> list[str]:
             else:
                 bounds = f"in {'[' if low_allowed else '('}{low}, {high}]"
             problems.append(f"augment.{key}={value}: must be {bounds}")
+    if augment.affine_flip is not None and augment.affine_flip not in FLIP_MODES:
+        problems.append(
+            f"augment.affine_flip={augment.affine_flip!r}: must be null or one of "
+            f"{', '.join(FLIP_MODES)}"
+        )
     if augment.randaugment_ops < 1:
         problems.append(f"augment.randaugment_ops={augment.randaugment_ops}: must be >= 1")
     return problems

@@ -30,7 +30,7 @@ EXCLUDED = (
 )
 # Augment knobs added after KEY_VERSION 1: in the key only of a policy whose specs interpolate
 # them (an unused knob cannot change a result), so that adding one kept every older run's key.
-LATER_KNOBS = ("shear",)
+LATER_KNOBS = ("shear", "affine_flip")
 
 
 def run_key(cfg: DictConfig) -> str:

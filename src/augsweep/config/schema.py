@@ -179,6 +179,8 @@ class AugmentConfig:
             side.
         shear: ``affine``: largest shear factor on each axis, in [0, 1] (as
             ``keras.layers.RandomShear``'s ``x_factor`` and ``y_factor``).
+        affine_flip: ``affine``: a flip folded into its transform (a ``flip_mode``, drawn as
+            ``flip`` draws it), or null for none.
         brightness: ``brightness`` and ``color_jitter``: largest brightness change, as a
             fraction of the 0-255 range.
         contrast: ``contrast`` and ``color_jitter``: contrast factor in [1 - c, 1 + c].
@@ -208,6 +210,7 @@ class AugmentConfig:
     crop: float = 0.125
     translation: float = 0.1
     shear: float = 0.1
+    affine_flip: str | None = None
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2

@@ -8,26 +8,30 @@ import keras
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
+FLIPS = ("horizontal", "vertical", "horizontal_and_vertical")
 
 
 @keras.saving.register_keras_serializable(package="augsweep")
 class RandomAffine(keras.layers.Layer):
-    """Rotate, zoom, shift and shear each image by one random affine map, resampled once.
+    """Flip, rotate, zoom, shift and shear each image by one random affine map, resampled once.
 
     Chaining ``RandomRotation``, ``RandomZoom``, ``RandomTranslation`` and ``RandomShear``
     resamples the image once per layer: slower, and each bilinear resampling blurs it again.
     This layer draws the same parameters, with the same meanings and distributions as those
     layers, composes them into one matrix about the image centre and applies it with one
     ``keras.ops.image.affine_transform`` over the whole batch. Its result equals the chain
-    translation -> rotation -> zoom -> shear (each about the centre), except that content
-    the chain cropped at an intermediate step (and filled) stays visible here.
+    flip -> translation -> rotation -> zoom -> shear (each about the centre), except that
+    content the chain cropped at an intermediate step (and filled) stays visible here. A
+    flip is an affine map too: folded in, it costs nothing (``RandomFlip`` copies the batch
+    twice).
 
-    Per image: an angle uniform in ``rotation * 360`` degrees; one zoom factor for both
-    axes, uniform in ``1 + zoom`` (as ``RandomZoom`` with only ``height_factor``: above 1
-    zooms out); a shift uniform in ``translation`` times the height and, independently,
-    times the width; shear factors ``x`` and ``y`` uniform in ``shear`` with one random sign
-    for both (as ``RandomShear``, but about the centre rather than the top-left corner, so
-    a shear does not also shift the image).
+    Per image: a flip with probability 0.5 (as ``RandomFlip``: ``horizontal_and_vertical``
+    flips both axes or neither); an angle uniform in ``rotation * 360`` degrees; one zoom
+    factor for both axes, uniform in ``1 + zoom`` (as ``RandomZoom`` with only
+    ``height_factor``: above 1 zooms out); a shift uniform in ``translation`` times the
+    height and, independently, times the width; shear factors ``x`` and ``y`` uniform in
+    ``shear`` with one random sign for both (as ``RandomShear``, but about the centre rather
+    than the top-left corner, so a shear does not also shift the image).
 
     Channels-last images, batched ``(N, H, W, C)`` or one ``(H, W, C)``, any value range
     (resampling stays within it); identity when not training, or when every magnitude is 0.
@@ -42,6 +46,8 @@ class RandomAffine(keras.layers.Layer):
         shear: Largest shear factor, a float in [0, 1] for ``[-shear, shear]`` on each
             axis, or a ``(low, high)`` pair in [-1, 1], times a random sign shared by both axes
             (as ``RandomShear``'s ``x_factor`` and ``y_factor``).
+        flip: None (no flip), or the ``RandomFlip`` mode: one of ``horizontal``,
+            ``vertical``, ``horizontal_and_vertical``.
         fill_mode: How points outside the image are filled: one of ``reflect``, ``wrap``,
             ``constant`` (``fill_value``), ``nearest``.
         interpolation: ``bilinear`` or ``nearest``.
@@ -60,6 +66,7 @@ class RandomAffine(keras.layers.Layer):
         zoom=0.0,
         translation=0.0,
         shear=0.0,
+        flip=None,
         fill_mode="reflect",
         interpolation="bilinear",
         fill_value=0.0,
@@ -71,12 +78,15 @@ class RandomAffine(keras.layers.Layer):
         self.zoom = _factor_range("zoom", zoom, (-1.0, 1.0), magnitude_max=1.0, open_low=True)
         self.translation = _factor_range("translation", translation, (-1.0, 1.0), 1.0)
         self.shear = _factor_range("shear", shear, (-1.0, 1.0), magnitude_max=1.0)
+        if flip is not None and flip not in FLIPS:
+            raise ValueError(f"flip={flip!r}: must be None or one of {', '.join(FLIPS)}")
         if fill_mode not in FILL_MODES:
             raise ValueError(f"fill_mode={fill_mode!r}: must be one of {', '.join(FILL_MODES)}")
         if interpolation not in INTERPOLATIONS:
             raise ValueError(
                 f"interpolation={interpolation!r}: must be one of {', '.join(INTERPOLATIONS)}"
             )
+        self.flip = flip
         self.fill_mode = fill_mode
         self.interpolation = interpolation
         self.fill_value = float(fill_value)
@@ -85,9 +95,10 @@ class RandomAffine(keras.layers.Layer):
 
     @property
     def is_identity(self) -> bool:
-        """Whether every magnitude is zero (the layer then returns its input)."""
+        """Whether there is no flip and every magnitude is zero (the layer then returns its
+        input)."""
         ranges = (self.rotation, self.zoom, self.translation, self.shear)
-        return all(low == high == 0 for low, high in ranges)
+        return self.flip is None and all(low == high == 0 for low, high in ranges)
 
     def call(self, images, training=True):
         if not training or self.is_identity:
@@ -122,8 +133,8 @@ class RandomAffine(keras.layers.Layer):
         """
         ops = keras.ops
         # One draw of all parameters: columns are angle, zoom, shift y, shift x, shear x,
-        # shear y, shear sign.
-        u = keras.random.uniform((batch_size, 7), seed=self.generator, dtype="float32")
+        # shear y, shear sign, flip.
+        u = keras.random.uniform((batch_size, 8), seed=self.generator, dtype="float32")
         angle = _scaled(u[:, 0], self.rotation) * (2.0 * math.pi)
         zoom = 1.0 + _scaled(u[:, 1], self.zoom)
         height = ops.cast(height, "float32")
@@ -141,11 +152,23 @@ class RandomAffine(keras.layers.Layer):
         a1 = zoom * (cos * shear_x - sin)
         b0 = zoom * (sin + cos * shear_y)
         b1 = zoom * (sin * shear_x + cos)
+        # The flip comes first in the chain, so it mirrors the input side: rows times -1.
+        flip_x, flip_y = self._flip_signs(u[:, 7])
+        a0, a1, shift_x = a0 * flip_x, a1 * flip_x, shift_x * flip_x
+        b0, b1, shift_y = b0 * flip_y, b1 * flip_y, shift_y * flip_y
         cx, cy = (width - 1.0) / 2.0, (height - 1.0) / 2.0
         a2 = cx - a0 * cx - a1 * cy - shift_x
         b2 = cy - b0 * cx - b1 * cy - shift_y
         zeros = ops.zeros_like(a0)
         return ops.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+    def _flip_signs(self, uniform):
+        """-1 where an image is flipped on x (then y), else 1; one draw for both axes."""
+        flipped = keras.ops.where(uniform <= 0.5, -1.0, 1.0)
+        unflipped = keras.ops.ones_like(uniform)
+        horizontal = self.flip in ("horizontal", "horizontal_and_vertical")
+        vertical = self.flip in ("vertical", "horizontal_and_vertical")
+        return (flipped if horizontal else unflipped), (flipped if vertical else unflipped)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -157,6 +180,7 @@ class RandomAffine(keras.layers.Layer):
             "zoom": self.zoom,
             "translation": self.translation,
             "shear": self.shear,
+            "flip": self.flip,
             "fill_mode": self.fill_mode,
             "interpolation": self.interpolation,
             "fill_value": self.fill_value,
