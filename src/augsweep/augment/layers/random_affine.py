@@ -92,6 +92,9 @@ class RandomAffine(keras.layers.Layer):
         self.fill_value = float(fill_value)
         self.seed = seed
         self.generator = keras.random.SeedGenerator(seed)
+        # Its resampling op (ImageProjectiveTransformV3) has no XLA kernel: as Keras's
+        # RandomRotation, the layer tells a model with jit_compile="auto" not to compile it.
+        self.supports_jit = False
 
     @property
     def is_identity(self) -> bool:
@@ -111,7 +114,7 @@ class RandomAffine(keras.layers.Layer):
         matrices = self.random_matrices(shape[0], shape[1], shape[2])
         out = keras.ops.image.affine_transform(
             images,
-            keras.ops.cast(matrices, self.compute_dtype),
+            matrices,  # float32 even under mixed precision: offsets of many pixels
             interpolation=self.interpolation,
             fill_mode=self.fill_mode,
             fill_value=self.fill_value,
