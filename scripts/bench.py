@@ -365,6 +365,20 @@ def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
             aside = f"{alone:.0f}" if alone else "-"
             goal = f">= {target:.2f}x" if label.startswith("fused") else ""
             print(f"| {label} | {cells} | {aside} | {goal} |")
+        where_time_goes(rows)
+
+
+def where_time_goes(rows) -> None:
+    """Milliseconds per image of the step without augmentation and of each augmentation
+    alone, and the ratio to none they predict if nothing overlaps (in the model, one after
+    the other on the same cores)."""
+    step = 1000 / rows["none"][0]["model"]
+    parts = [f"training step (none, in the model) {step:.1f} ms/img"]
+    for label, (_, alone) in rows.items():
+        if alone:
+            cost = 1000 / alone
+            parts.append(f"{label} {cost:.2f} ms/img (predicts {step / (step + cost):.2f}x)")
+    print("Where the time goes: " + "; ".join(parts))
 
 
 # Tiny runs for the race: it is about starting together, not training.
