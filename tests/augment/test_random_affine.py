@@ -123,3 +123,14 @@ def test_it_reloads_from_its_config():
     again = RandomAffine.from_config(layer.get_config())
     images = photos(n=4)
     np.testing.assert_array_equal(layer(images), again(images))
+
+
+def test_the_albumentations_affine_transforms_every_image():
+    pytest.importorskip("albumentations")
+    from augsweep.augment.albumentations import affine
+
+    transform = affine(rotation=0.1, zoom=0.1, translation=0, shear=0, flip_mode="horizontal")
+    (image,) = noise_images(n=1, size=16)
+    for _ in range(8):
+        out = transform(image=image)["image"]
+        assert min(np.abs(out - image).max(), np.abs(out - image[:, ::-1]).max()) > 1

@@ -108,7 +108,7 @@ def affine(
         fill=0,
         p=1.0,
     )
-    return transform if flip_mode is None else A.Sequential([flip(flip_mode), transform])
+    return transform if flip_mode is None else A.Sequential([flip(flip_mode), transform], p=1.0)
 
 
 def brightness(factor: float = 0.2):
