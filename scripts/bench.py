@@ -312,9 +312,14 @@ def composed(overrides: list[str]):
     return cfg
 
 
-def augment_alone(cfg, images, batch_size: int, repeats: int = 5) -> float:
+def augment_alone(cfg, images, batch_size: int, repeats: int = 5) -> tuple[float, float]:
     """Images per second through the policy's per-image layers alone (one traced function):
-    the augmentation's share of a training step."""
+    the augmentation's share of a training step.
+
+    Returns:
+        Images per wall-clock second and per CPU-second of this process (the best of
+        ``repeats``).
+    """
     import tensorflow as tf
 
     from augsweep.augment.policy import augmentation_block, build_policy
@@ -323,13 +328,14 @@ def augment_alone(cfg, images, batch_size: int, repeats: int = 5) -> float:
     step = tf.function(lambda x: block(x, training=True))
     batch = tf.constant(images[:batch_size])
     step(batch)
-    best = 0.0
+    wall, cpu = 0.0, 0.0
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(4):
             step(batch).numpy()
-        best = max(best, 4 * batch_size / (time.perf_counter() - start))
-    return best
+        wall = max(wall, 4 * batch_size / (time.perf_counter() - start))
+        cpu = max(cpu, 4 * batch_size / (time.process_time() - start_cpu))
+    return wall, cpu
 
 
 def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
@@ -347,7 +353,7 @@ def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
                 cfg = composed([*overrides, *model_overrides, f"augment.placement={placement}"])
                 speeds[placement] = training_throughput(
                     cfg, images, labels, num_classes, batch, repeats
-                )[0]
+                )
             alone = augment_alone(cfg, images, batch) if label != "none" else None
             rows[label] = (speeds, alone)
             print(f"measured {title} {label}", file=sys.stderr, flush=True)
@@ -356,28 +362,34 @@ def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
             f"{count} flower photos, batch {batch}, best of {repeats} epochs; "
             f"target flip_rot_zoom >= {target:.2f}x none"
         )
-        print("| policy | " + " | ".join(f"{p} | x none" for p in PLACEMENTS) + " | "
-              "augmentation alone, img/s | target |")  # fmt: skip
-        print("|---|" + "---|---|" * len(PLACEMENTS) + "---|---|")
+        print("(x none: wall-clock ratio; CPU: the ratio of images per CPU-second, which "
+              "holds when other processes share the CPU)")  # fmt: skip
+        print("| policy | " + " | ".join(f"{p} img/s | x none | CPU" for p in PLACEMENTS)
+              + " | augmentation alone, img/s | target |")  # fmt: skip
+        print("|---|" + "---|---|---|" * len(PLACEMENTS) + "---|---|")
         base = rows["none"][0]
         for label, (speeds, alone) in rows.items():
-            cells = " | ".join(f"{speeds[p]:.0f} | {speeds[p] / base[p]:.2f}" for p in PLACEMENTS)
-            aside = f"{alone:.0f}" if alone else "-"
+            cells = " | ".join(
+                f"{speeds[p][0]:.0f} | {speeds[p][0] / base[p][0]:.2f} | "
+                f"{speeds[p][1] / base[p][1]:.2f}"
+                for p in PLACEMENTS
+            )
+            aside = f"{alone[0]:.0f}" if alone else "-"
             goal = f">= {target:.2f}x" if label.startswith("fused") else ""
             print(f"| {label} | {cells} | {aside} | {goal} |")
         where_time_goes(rows)
 
 
 def where_time_goes(rows) -> None:
-    """Milliseconds per image of the step without augmentation and of each augmentation
-    alone, and the ratio to none they predict if nothing overlaps (in the model, one after
-    the other on the same cores)."""
-    step = 1000 / rows["none"][0]["model"]
-    parts = [f"training step (none, in the model) {step:.1f} ms/img"]
+    """CPU-milliseconds per image of the step without augmentation and of each augmentation
+    alone, and the ratio to none they predict where nothing overlaps (in the model: one
+    after the other on the same cores)."""
+    step = 1000 / rows["none"][0]["model"][1]
+    parts = [f"training step (none, in the model) {step:.1f} CPU-ms/img"]
     for label, (_, alone) in rows.items():
         if alone:
-            cost = 1000 / alone
-            parts.append(f"{label} {cost:.2f} ms/img (predicts {step / (step + cost):.2f}x)")
+            cost = 1000 / alone[1]
+            parts.append(f"{label} {cost:.2f} (predicts {step / (step + cost):.2f}x)")
     print("Where the time goes: " + "; ".join(parts))
 
 
