@@ -12,7 +12,11 @@ bottleneck: after the first epoch it should deliver at least 3x what training co
 Augmentation: training images per second of the default model at 128 px on real photos
 under every augment option, with the per-image layers in the model (``placement=model``),
 mapped over the tf.data pipeline (``placement=dataset``), or done by albumentations; each
-figure with its ratio to ``none``.
+figure with its ratio to ``none``. Before it (and alone with ``--section affine``): flip,
+rotation and zoom as the chained Keras layers vs the fused ``affine`` layer (bilinear and
+nearest) against ``none``, for the frozen MobileNetV2 (weights=null) at 160 px and the small
+CNN at 180 px, in the model and in tf.data, with the target ratio (0.85x on CPU, 0.95x on GPU)
+and the augmentation's own speed (its share of a step).
 
 Features: per-epoch evaluation (validation + clean-train) of a frozen MobileNetV2 at 160 px
 on the photo folder's splits, by the whole model (as before the feature cache) vs by its head
@@ -27,7 +31,7 @@ launcher); (3) the per-job overhead of the basic and joblib launchers: a relaunc
 finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of its jobs.
 
     python scripts/bench.py                                   # every section
-    python scripts/bench.py --section overhead|data|augment|features|parallel   # one of them
+    python scripts/bench.py --section overhead|data|augment|affine|features|parallel   # one of them
 """
 
 from __future__ import annotations
@@ -361,6 +365,120 @@ def features_section(data_path: Path, image_size: int, epochs: int, run_epochs: 
     )
 
 
+# The fused affine table: (label, model overrides, image size), and its rows (label, overrides);
+# the chained row is the policy flip_rot_zoom was before the fused layer.
+AFFINE_MODELS = [
+    ("frozen MobileNetV2 (weights=null)", ["model=mobilenet_v2", "model.weights=null"], 160),
+    ("small CNN", ["model=small_cnn"], 180),
+]
+AFFINE_ROWS = [
+    ("none", ["augment=none"]),
+    ("chained flip+rotation+zoom", ["augment=compose", "augment.use=[flip,rotation,zoom]"]),
+    ("fused flip_rot_zoom", ["augment=flip_rot_zoom"]),
+    (
+        "fused, nearest",
+        ["augment=flip_rot_zoom", "augment.techniques.keras.affine.interpolation=nearest"],
+    ),
+]
+# The issue's targets for flip_rot_zoom / none (training images per second).
+AFFINE_TARGET = {"CPU": 0.85, "GPU": 0.95}
+PLACEMENTS = ("model", "dataset")
+
+
+def composed(overrides: list[str]):
+    """The validated config of ``overrides``."""
+    from hydra import compose, initialize_config_dir
+
+    import augsweep.config  # noqa: F401  (registers the schemas)
+    from augsweep.config.checks import validate
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    validate(cfg)
+    return cfg
+
+
+def augment_alone(cfg, images, batch_size: int, repeats: int = 5) -> tuple[float, float]:
+    """Images per second through the policy's per-image layers alone (one traced function):
+    the augmentation's share of a training step.
+
+    Returns:
+        Images per wall-clock second and per CPU-second of this process (the best of
+        ``repeats``).
+    """
+    import tensorflow as tf
+
+    from augsweep.augment.policy import augmentation_block, build_policy
+
+    block = augmentation_block(build_policy(cfg.augment, 0).image_layers)
+    step = tf.function(lambda x: block(x, training=True))
+    batch = tf.constant(images[:batch_size])
+    step(batch)
+    wall, cpu = 0.0, 0.0
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in range(4):
+            step(batch).numpy()
+        wall = max(wall, 4 * batch_size / (time.perf_counter() - start))
+        cpu = max(cpu, 4 * batch_size / (time.process_time() - start_cpu))
+    return wall, cpu
+
+
+def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
+    """Chained vs fused flip+rotation+zoom against none, per model and placement."""
+    import tensorflow as tf
+
+    device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
+    target = AFFINE_TARGET[device]
+    for title, model_overrides, size in AFFINE_MODELS:
+        images, labels, num_classes = load_photos(flowers, count, size)
+        rows = {}
+        for label, overrides in AFFINE_ROWS:
+            speeds = {}
+            for placement in PLACEMENTS:
+                cfg = composed([*overrides, *model_overrides, f"augment.placement={placement}"])
+                speeds[placement] = training_throughput(
+                    cfg, images, labels, num_classes, batch, repeats
+                )
+            alone = augment_alone(cfg, images, batch) if label != "none" else None
+            rows[label] = (speeds, alone)
+            print(f"measured {title} {label}", file=sys.stderr, flush=True)
+        print(
+            f"\n## Fused affine: training images/s, {title} at {size} px on {device}; "
+            f"{count} flower photos, batch {batch}, best of {repeats} epochs; "
+            f"target flip_rot_zoom >= {target:.2f}x none"
+        )
+        print("(x none: wall-clock ratio; CPU: the ratio of images per CPU-second, which "
+              "holds when other processes share the CPU)")  # fmt: skip
+        print("| policy | " + " | ".join(f"{p} img/s | x none | CPU" for p in PLACEMENTS)
+              + " | augmentation alone, img/s | target |")  # fmt: skip
+        print("|---|" + "---|---|---|" * len(PLACEMENTS) + "---|---|")
+        base = rows["none"][0]
+        for label, (speeds, alone) in rows.items():
+            cells = " | ".join(
+                f"{speeds[p][0]:.0f} | {speeds[p][0] / base[p][0]:.2f} | "
+                f"{speeds[p][1] / base[p][1]:.2f}"
+                for p in PLACEMENTS
+            )
+            aside = f"{alone[0]:.0f}" if alone else "-"
+            goal = f">= {target:.2f}x" if label.startswith("fused") else ""
+            print(f"| {label} | {cells} | {aside} | {goal} |")
+        where_time_goes(rows)
+
+
+def where_time_goes(rows) -> None:
+    """CPU-milliseconds per image of the step without augmentation and of each augmentation
+    alone, and the ratio to none they predict where nothing overlaps (in the model: one
+    after the other on the same cores)."""
+    step = 1000 / rows["none"][0]["model"][1]
+    parts = [f"training step (none, in the model) {step:.1f} CPU-ms/img"]
+    for label, (_, alone) in rows.items():
+        if alone:
+            cost = 1000 / alone[1]
+            parts.append(f"{label} {cost:.2f} (predicts {step / (step + cost):.2f}x)")
+    print("Where the time goes: " + "; ".join(parts))
+
+
 # Tiny runs for the race: it is about starting together, not training.
 RACE_RUN = ["trainer.epochs=1", "trainer.batch_size=32", "dataset.train_samples=60",
             "dataset.image_size=16", "tracking.log_model=false"]  # fmt: skip
@@ -453,7 +571,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--section",
-        choices=("all", "overhead", "data", "augment", "features", "parallel"),
+        choices=("all", "overhead", "data", "augment", "affine", "features", "parallel"),
         default="all",
     )
     parser.add_argument("--epochs", type=int, default=20)
@@ -496,7 +614,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     missing = f"--data-path {args.data_path}: no such directory (a folder of class folders)"
-    if args.section in ("data", "augment", "features") and not args.data_path.is_dir():
+    if args.section in ("data", "augment", "affine", "features") and not args.data_path.is_dir():
         parser.error(missing)
 
     if args.section in ("all", "overhead"):
@@ -508,6 +626,8 @@ def main() -> None:
         return
     if args.section in ("all", "data"):
         data_section(args.data_path.resolve(), args.image_size, args.train_steps)
+    if args.section in ("all", "augment", "affine"):
+        affine_section(args.data_path, args.images, args.batch_size, args.augment_repeats)
     if args.section in ("all", "augment"):
         policies = [p for p in args.policies if p != "compose"]  # compose alone is none
         augment_section(

@@ -106,10 +106,19 @@ def test_a_run_logs_the_same_metrics_with_the_cache_as_without(tmp_path, private
                 m.value
                 for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
             ]  # fmt: skip
-            for key in ("loss", "val_loss", "val_accuracy", "clean_loss", "clean_accuracy", "gap")
+            for key in (
+                "loss",
+                "val_loss",
+                "val_accuracy",
+                "clean_loss",
+                "clean_accuracy",
+                "gap",
+                "test_loss",
+                "test_accuracy",
+            )  # fmt: skip
         }
         assert len(logged[mode]["val_accuracy"]) == 2
     for key, values in logged["off"].items():
         assert logged["auto"][key] == pytest.approx(values, abs=1e-4), key
-    # The features of the two evaluated splits, kept for the next run.
-    assert len(list((private_cache_dir / "features").glob("*.npz"))) == 2
+    # The features of the three evaluated splits (val, clean_train, test), kept for the next run.
+    assert len(list((private_cache_dir / "features").glob("*.npz"))) == 3

@@ -55,8 +55,9 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     }
     assert "sweep_id" not in tags and len(tags["data_fingerprint"]) == 16
     assert params["trainer.epochs"] == "3" and params["seed"] == "7"
-    assert params["augment.techniques.keras.rotation._target_"] == "keras.layers.RandomRotation"
-    assert params["augment.use"] == "[flip, rotation, zoom]"
+    affine_target = params["augment.techniques.keras.affine._target_"]
+    assert affine_target == "augsweep.augment.layers.RandomAffine"
+    assert params["augment.use"] == "[affine]"
     assert not any(key.startswith("augment.use.") for key in params)
     assert params["augment.rotation"] == "0.1" and "augment.crop" not in params
     assert not any(key.startswith("augment.techniques.keras.mixup") for key in params)
@@ -88,7 +89,7 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     rows = list(csv.DictReader(io.StringIO(Path(local, "history.csv").read_text())))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
     assert set(EPOCH_METRICS) <= set(rows[0])
-    assert "RandomZoom" in Path(local, "config.yaml").read_text()
+    assert "RandomAffine" in Path(local, "config.yaml").read_text()
 
 
 @pytest.mark.slow

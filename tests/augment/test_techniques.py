@@ -132,6 +132,7 @@ def test_magnitudes_follow_the_short_keys():
     assert technique("flip", 0, "augment.flip_mode=vertical").mode == "vertical"
     assert technique("mixup", 0, "augment.mixup=0.4").alpha == 0.4
     assert technique("noise", 0, "augment.noise=0.1").stddev == 0.1
+    assert technique("affine", 0, "augment.shear=0.3").shear == (-0.3, 0.3)
 
 
 def test_noise_is_scaled_to_pixels():
@@ -227,17 +228,20 @@ def test_every_technique_has_an_option_of_its_name_and_the_combinations_exist():
         assert list(compose_config(f"augment={name}").augment.use) == [name]
 
 
-def test_flip_rot_zoom_is_still_the_classic_policy():
+def test_flip_rot_zoom_is_still_the_classic_policy_resampled_once():
     cfg = compose_config("augment=flip_rot_zoom")
     specs = policy_specs(cfg.augment)
-    assert [s["_target_"] for s in specs] == [
-        "keras.layers.RandomFlip",
-        "keras.layers.RandomRotation",
-        "keras.layers.RandomZoom",
-    ]
-    assert specs[0].mode == "horizontal"
-    assert specs[1].factor == specs[2].height_factor == 0.1
-    assert specs[1].fill_mode == specs[2].fill_mode == "constant"
+    (affine,) = specs
+    assert affine["_target_"] == "augsweep.augment.layers.RandomAffine"
+    assert affine.flip == "horizontal" and affine.rotation == affine.zoom == 0.1
+    assert affine.translation == affine.shear == 0 and affine.fill_mode == "constant"
+
+
+def test_medium_fuses_its_crop_rotation_and_zoom():
+    cfg = compose_config("augment=medium", "augment.crop=0.2")
+    (affine, _) = policy_specs(cfg.augment)
+    assert (affine.translation, affine.rotation, affine.zoom, affine.shear) == (0.2, 0.1, 0.1, 0)
+    assert affine.flip == "horizontal"
 
 
 def test_augmix_draws_its_operations_per_call_in_graph_mode():

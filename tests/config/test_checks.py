@@ -157,6 +157,8 @@ def test_a_relative_dataset_path_is_checked_against_the_launch_dir(tmp_path, mon
         (["augment.backend=torch"], "augment.backend='torch': must be one of keras"),
         (["augment.flip_mode=diagonal"], "augment.flip_mode='diagonal'"),
         (["augment.rotation=1.5"], "augment.rotation=1.5: must be in [0.0, 1.0]"),
+        (["augment=affine", "augment.shear=-0.1"], "augment.shear=-0.1: must be in [0.0, 1.0]"),
+        (["augment.affine_flip=diagonal"], "augment.affine_flip='diagonal': must be null or"),
         (["augment.mixup=0"], "augment.mixup=0.0: must be > 0.0"),
         (
             ["augment=randaugment", "augment.backend=albumentations"],

@@ -40,7 +40,9 @@ def test_what_cannot_change_the_result_keeps_the_key(override):
         "seed=1",
         "augment=flip",
         "augment.rotation=0.2",
-        "augment.techniques.keras.rotation.fill_mode=reflect",  # a technique it uses
+        "augment.techniques.keras.affine.fill_mode=reflect",  # a technique it uses
+        "augment.shear=0.2",  # a knob added later, which its technique interpolates
+        "augment.flip_mode=vertical",  # the fused flip follows the flip's knob
         "trainer.learning_rate=0.01",
         "trainer.epochs=5",
         "dataset.train_samples=200",
@@ -49,6 +51,14 @@ def test_what_cannot_change_the_result_keeps_the_key(override):
 )
 def test_what_changes_the_result_changes_the_key(override):
     assert key(override) != key()
+
+
+def test_a_knob_added_later_counts_only_where_a_technique_uses_it():
+    # augment.shear came with the affine technique: policies without it kept their keys.
+    flip = run_key(compose_config("augment=flip"))
+    assert run_key(compose_config("augment=flip", "augment.shear=0.3")) == flip
+    affine = run_key(compose_config("augment=affine"))
+    assert run_key(compose_config("augment=affine", "augment.shear=0.3")) != affine
 
 
 def test_the_key_is_short_hex_and_stable():

@@ -85,6 +85,32 @@ def translation(factor: float = 0.1):
     )
 
 
+def affine(
+    rotation=0.1, zoom=0.1, translation=0.1, shear=0.1, flip_mode=None, interpolation="bilinear"
+):
+    """A flip (``flip_mode``, or None for none), then rotation, zoom, shift and shear as one
+    affine transform (one resampling), black fill.
+
+    The magnitudes mean what they mean for the keras ``affine``; the shear factor (a slope)
+    becomes albumentations' shear angle, ``atan(shear)``.
+    """
+    import math
+
+    A, cv2 = require()
+    shear_degrees = math.degrees(math.atan(shear))
+    transform = A.Affine(
+        rotate=(-360 * rotation, 360 * rotation),
+        scale=(1 - zoom, 1 + zoom),
+        translate_percent=(-translation, translation),
+        shear={"x": (-shear_degrees, shear_degrees), "y": (-shear_degrees, shear_degrees)},
+        interpolation=cv2.INTER_NEAREST if interpolation == "nearest" else cv2.INTER_LINEAR,
+        border_mode=cv2.BORDER_CONSTANT,
+        fill=0,
+        p=1.0,
+    )
+    return transform if flip_mode is None else A.Sequential([flip(flip_mode), transform], p=1.0)
+
+
 def brightness(factor: float = 0.2):
     """Add up to ``factor`` of the value range, either way."""
     A, _ = require()

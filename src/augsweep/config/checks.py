@@ -30,6 +30,7 @@ MAGNITUDES = {
     "zoom": (0.0, 0.9, True),
     "crop": (0.0, 0.5, True),
     "translation": (0.0, 1.0, True),
+    "shear": (0.0, 1.0, True),
     "brightness": (0.0, 1.0, True),
     "contrast": (0.0, 1.0, True),
     "saturation": (0.0, 1.0, True),
@@ -330,6 +331,11 @@ def _check_augment(augment) -> list[str]:
             else:
                 bounds = f"in {'[' if low_allowed else '('}{low}, {high}]"
             problems.append(f"augment.{key}={value}: must be {bounds}")
+    if augment.affine_flip is not None and augment.affine_flip not in FLIP_MODES:
+        problems.append(
+            f"augment.affine_flip={augment.affine_flip!r}: must be null or one of "
+            f"{', '.join(FLIP_MODES)}"
+        )
     if augment.randaugment_ops < 1:
         problems.append(f"augment.randaugment_ops={augment.randaugment_ops}: must be >= 1")
     return problems

@@ -30,6 +30,9 @@ EXCLUDED = (
     "dataset.cache",  # where decoded images are cached: speed, not results
     "hydra",  # Hydra's own settings (output folders, launcher), never in the job's config
 )
+# Augment knobs added after KEY_VERSION 1: in the key only of a policy whose specs interpolate
+# them (an unused knob cannot change a result), so that adding one kept every older run's key.
+LATER_KNOBS = ("shear", "affine_flip")
 
 
 def run_key(cfg: DictConfig) -> str:
@@ -46,7 +49,14 @@ def run_key(cfg: DictConfig) -> str:
     """
     node = OmegaConf.to_container(cfg, resolve=True)
     node["augment"]["techniques"] = used_catalogue(cfg.augment)
-    return _digest(_without(node, EXCLUDED))
+    return _digest(_without(node, (*EXCLUDED, *_unused_later_knobs(cfg.augment))))
+
+
+def _unused_later_knobs(augment) -> list[str]:
+    """The dotted :data:`LATER_KNOBS` that no spec of the policy interpolates."""
+    specs = [*used_catalogue(augment)[augment.backend].values(), *augment.layers]
+    text = " ".join(str(OmegaConf.to_container(spec, resolve=False)) for spec in specs)
+    return [f"augment.{knob}" for knob in LATER_KNOBS if f"augment.{knob}}}" not in text]
 
 
 def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:

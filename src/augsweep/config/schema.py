@@ -180,11 +180,17 @@ class AugmentConfig:
         backend: ``keras`` or ``albumentations`` (always in the ``tf.data`` pipeline).
         techniques: The catalogue, one mapping per backend: technique name -> spec.
         flip_mode: ``flip``: horizontal, vertical or horizontal_and_vertical.
-        rotation: ``rotation``: largest angle, as a fraction of a full turn (0.1 = 36 deg).
-        zoom: ``zoom``: largest zoom in or out, as a fraction of the side.
+        rotation: ``rotation`` and ``affine``: largest angle, as a fraction of a full turn
+            (0.1 = 36 deg).
+        zoom: ``zoom`` and ``affine``: largest zoom in or out, as a fraction of the side.
         crop: ``crop``: padding on each side as a fraction of the side; a random crop of
             the padded image goes back to the input size.
-        translation: ``translation``: largest shift, as a fraction of the side.
+        translation: ``translation`` and ``affine``: largest shift, as a fraction of the
+            side.
+        shear: ``affine``: largest shear factor on each axis, in [0, 1] (as
+            ``keras.layers.RandomShear``'s ``x_factor`` and ``y_factor``).
+        affine_flip: ``affine``: a flip folded into its transform (a ``flip_mode``, drawn as
+            ``flip`` draws it), or null for none.
         brightness: ``brightness`` and ``color_jitter``: largest brightness change, as a
             fraction of the 0-255 range.
         contrast: ``contrast`` and ``color_jitter``: contrast factor in [1 - c, 1 + c].
@@ -213,6 +219,8 @@ class AugmentConfig:
     zoom: float = 0.1
     crop: float = 0.125
     translation: float = 0.1
+    shear: float = 0.1
+    affine_flip: str | None = None
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2

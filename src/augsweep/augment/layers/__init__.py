@@ -9,5 +9,6 @@ from augsweep.augment.layers.aug_mix import AugMix
 from augsweep.augment.layers.color_jitter import ColorJitter
 from augsweep.augment.layers.cut_mix import CutMix
 from augsweep.augment.layers.gaussian_noise import RandomGaussianNoise
+from augsweep.augment.layers.random_affine import RandomAffine
 
-__all__ = ["AugMix", "ColorJitter", "CutMix", "RandomGaussianNoise"]
+__all__ = ["AugMix", "ColorJitter", "CutMix", "RandomAffine", "RandomGaussianNoise"]
