@@ -26,6 +26,10 @@ EXCLUDED = (
     "trainer.verbose",  # console output only
     "trainer.eval_batch_size",  # inference batch size: speed, not results
     "dataset.cache",  # where decoded images are cached: speed, not results
+    # XLA on or off: the same math, float rounding apart (the augmentation block draws the
+    # same random numbers either way: it runs outside the compiled step, compute.py)
+    "trainer.jit_compile",
+    "trainer.steps_per_execution",  # steps per compiled call: the same steps, in the same order
     "hydra",  # Hydra's own settings (output folders, launcher), never in the job's config
 )
 
@@ -44,7 +48,14 @@ def run_key(cfg: DictConfig) -> str:
     """
     node = OmegaConf.to_container(cfg, resolve=True)
     node["augment"]["techniques"] = used_catalogue(cfg.augment)
-    return _digest(_without(node, EXCLUDED))
+    return _digest(_without(node, EXCLUDED + _left_out_at_default(node)))
+
+
+def _left_out_at_default(node: dict[str, Any]) -> tuple[str, ...]:
+    """Keys that count only when set: ``trainer.mixed_precision`` changes results (float16
+    compute), but at its default (false) it is left out, so that the runs logged before
+    it existed keep their keys."""
+    return () if node.get("trainer", {}).get("mixed_precision") else ("trainer.mixed_precision",)
 
 
 def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:
