@@ -300,9 +300,9 @@ def knob_model(cfg, image_shape, num_classes: int, *, mixed: bool, jit):
     return model, policy, plan
 
 
-def fit_rate(model, data, steps: int, epochs: int, batch: int) -> float:
-    """Training images/s of ``fit`` over ``data``: the fastest epoch but the first (which
-    traces, compiles and fills caches)."""
+def fit_rate(model, data, steps: int, epochs: int, images: int) -> float:
+    """Training images/s of ``fit`` over ``data`` (``images`` per epoch): the fastest epoch
+    but the first (which traces, compiles and fills caches)."""
     import keras
 
     seconds, start = [], []
@@ -312,7 +312,7 @@ def fit_rate(model, data, steps: int, epochs: int, batch: int) -> float:
     )
     model.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0, shuffle=False,
               callbacks=[timer])  # fmt: skip
-    return steps * batch / min(seconds[1:])
+    return images / min(seconds[1:])
 
 
 def pipeline_ratio(cfg, splits, epochs: int) -> tuple[float, float]:
@@ -330,11 +330,11 @@ def pipeline_ratio(cfg, splits, epochs: int) -> tuple[float, float]:
         splits, batch, 0, epochs=(0, epochs), augment_example=policy.example_stage(),
         augment_batch=policy.batch_stage(),
     )  # fmt: skip
-    real = fit_rate(model, train, steps, epochs, batch)
+    real = fit_rate(model, train, steps, epochs, splits.num_train)
     model, _, _ = knob_model(cfg, shape, splits.num_classes, mixed=False, jit="auto")
     one = next(iter(batches(splits.train, batch, splits.num_classes)))
     memory = tf.data.Dataset.from_tensors(one).repeat()
-    return real, fit_rate(model, memory, steps, epochs, batch)
+    return real, fit_rate(model, memory, steps, epochs, steps * batch)
 
 
 def compose(*overrides: str):
@@ -408,7 +408,7 @@ def knobs_section(data_path: Path, count: int, batch: int, epochs: int, scale: f
                         tf.data.Dataset.from_tensor_slices((images, labels)), batch, classes,
                         shuffle_seed=0, augment_batch=aug.batch_stage(), epochs=(0, epochs),
                     )  # fmt: skip
-                    cells.append(fit_rate(model, data, -(-count // batch), epochs, batch))
+                    cells.append(fit_rate(model, data, -(-count // batch), epochs, count))
             row = " | ".join(f"{c:,.0f}" for c in cells)
             print(f"| {name} | {size} | {policy} | {placement} | {row} |", flush=True)
 

@@ -59,6 +59,7 @@ def test_every_technique_trains_under_mixed_precision_with_float32_outputs(place
     assert math.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.slow  # about 15 s on 2 shared cores: two trainings, one XLA compile
 def test_xla_compiles_all_but_an_in_model_rotation_and_trains_as_without_it():
     augment = compose_config("augment=flip_rot_zoom").augment
     plain, policy, off = classifier(augment, mixed=False, jit=False)
