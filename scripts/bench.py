@@ -332,7 +332,7 @@ def pipeline_ratio(cfg, splits, epochs: int) -> tuple[float, float]:
     )  # fmt: skip
     real = fit_rate(model, train, steps, epochs, splits.num_train)
     model, _, _ = knob_model(cfg, shape, splits.num_classes, mixed=False, jit="auto")
-    one = next(iter(batches(splits.train, batch, splits.num_classes)))
+    one = next(iter(batches(splits.train, batch, splits.num_classes, cache=False)))
     memory = tf.data.Dataset.from_tensors(one).repeat()
     return real, fit_rate(model, memory, steps, epochs, steps * batch)
 

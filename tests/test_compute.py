@@ -97,6 +97,7 @@ def test_mixed_precision_xla_and_steps_per_execution_train_and_log_every_epoch(s
         "trainer.jit_compile=true",
         "trainer.steps_per_execution=2",
         "trainer.epochs=3",
+        "tracking.log_model=true",  # the model under a float16 policy saves
     )
 
     train(cfg)
