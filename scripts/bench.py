@@ -37,6 +37,7 @@ finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of i
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -365,6 +366,189 @@ def features_section(data_path: Path, image_size: int, epochs: int, run_epochs: 
     )
 
 
+# --- The GPU path (trainer knobs) and the input pipeline's ratio to the compute limit ---
+
+
+def knob_model(cfg, image_shape, num_classes: int, *, mixed: bool, jit):
+    """The run's model and its policy, built and compiled as ``run.py`` does with the knobs."""
+    import keras
+
+    from augsweep.augment.policy import build_policy
+    from augsweep.compute import compile_classifier, precision
+    from augsweep.models import build_classifier
+
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
+    policy = build_policy(cfg.augment, 0)
+    block = policy.model_block()
+    with precision(mixed):
+        model = build_classifier(cfg.model, block, input_shape=image_shape, num_classes=num_classes)
+        plan = compile_classifier(
+            model, block, model.layers[-1], optimizer=keras.optimizers.Adam(1e-3),
+            jit_compile=jit,
+        )  # fmt: skip
+    return model, policy, plan
+
+
+def fit_rate(model, data, steps: int, epochs: int, images: int) -> float:
+    """Training images/s of ``fit`` over ``data`` (``images`` per epoch): the fastest epoch
+    but the first (which traces, compiles and fills caches)."""
+    return fit_timing(model, data, steps, epochs, images)[0]
+
+
+def fit_timing(model, data, steps: int, epochs: int, images: int) -> tuple[float, float]:
+    """:func:`fit_rate`, and how much longer than the median step an epoch's first step
+    takes (seconds, median over the epochs but the first): an input pipeline's stall at
+    each epoch's start (its shuffle buffer refilling) shows there."""
+    import keras
+    import numpy as np
+
+    ends: list[list[float]] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: ends.append([time.perf_counter()]),
+        on_train_batch_end=lambda batch, logs: ends[-1].append(time.perf_counter()),
+    )
+    model.fit(data, steps_per_epoch=steps, epochs=epochs, verbose=0, shuffle=False,
+              callbacks=[timer])  # fmt: skip
+    later = [np.diff(epoch) for epoch in ends[1:]]
+    rate = images / min(float(np.sum(steps_)) for steps_ in later)
+    first_extra = float(np.median([steps_[0] - np.median(steps_[1:]) for steps_ in later]))
+    return rate, first_extra
+
+
+def pipeline_ratio(cfg, splits, epochs: int, rounds: int = 2) -> tuple[float, float, float]:
+    """Training images/s with the run's real input pipeline (decode, cache, shuffle,
+    augment, prefetch: ``input_pipelines``) and with the same model's step fed the full
+    training batches already in memory (the compute limit), alternated ``rounds`` times,
+    best of each; and the real pipeline's extra seconds at an epoch's first step."""
+    import tensorflow as tf
+
+    from augsweep.data.pipeline import batches, input_pipelines, steps_per_epoch
+
+    batch, shape = cfg.trainer.batch_size, splits.image_shape
+    steps = steps_per_epoch(splits.num_train, batch)
+    # The training set batched once and held in memory as tensors, cycled: distinct batches
+    # (one batch repeated would stay in the CPU's caches, which no real pipeline can match).
+    every = list(batches(splits.train, batch, splits.num_classes, cache=False))
+    held = [pair for pair in every if pair[0].shape[0] == batch] or every[:1]  # stackable
+    held_images = tf.stack([images for images, _ in held])
+    held_labels = tf.stack([labels for _, labels in held])
+    real, memory, stall = [], [], []
+    for _ in range(rounds):
+        model, policy, _ = knob_model(cfg, shape, splits.num_classes, mixed=False, jit="auto")
+        train, _, _ = input_pipelines(
+            splits, batch, 0, epochs=(0, epochs), augment_example=policy.example_stage(),
+            augment_batch=policy.batch_stage(),
+        )  # fmt: skip
+        rate, extra = fit_timing(model, train, steps, epochs, splits.num_train)
+        real.append(rate)
+        stall.append(extra)
+        model, _, _ = knob_model(cfg, shape, splits.num_classes, mixed=False, jit="auto")
+        memory_batches = tf.data.Dataset.from_tensor_slices((held_images, held_labels))
+        memory.append(fit_rate(model, memory_batches.repeat(), steps, epochs, steps * batch))
+    return max(real), max(memory), min(stall)
+
+
+def compose(*overrides: str):
+    """The project's config with ``overrides``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import augsweep.config  # noqa: F401  (registers the schemas)
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def pipeline_section(data_path: Path, image_size: int, epochs: int) -> None:
+    """Print the real pipeline's training rate against the compute limit, per policy."""
+    from augsweep.instantiate import build
+
+    base = ["experiment=flowers_overfitting", "dataset=folder", f"dataset.path={data_path}",
+            f"dataset.image_size={image_size}"]  # fmt: skip
+    splits = build(compose(*base).dataset, seed=0, clean_samples=None)
+    print(f"\n## Input pipeline vs compute limit: small_cnn, {splits.num_train} photos at "
+          f"{image_size} px, batch 32, fastest of epochs 2-{epochs}, real and in-memory "
+          f"alternated twice, {device_name()}")  # fmt: skip
+    print("| augment (in the model) | real pipeline (img/s) | batches in memory (img/s) | "
+          "ratio (target >= 0.95) | epoch's 1st step, extra (ms) |")  # fmt: skip
+    print("|---|---|---|---|---|")
+    for policy in ("none", "flip_rot_zoom"):
+        cfg = compose(*base, f"augment={policy}")
+        real, memory, stall = pipeline_ratio(cfg, splits, epochs)
+        print(f"| {policy} | {real:,.0f} | {memory:,.0f} | {real / memory:.2f} | "
+              f"{1000 * stall:,.0f} |", flush=True)  # fmt: skip
+
+
+def device_name() -> str:
+    """The accelerator TensorFlow trains on, or the CPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return f"CPU ({os.cpu_count()} cores)"
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+
+
+# Rows of the knob table: model option -> (overrides, image size).
+KNOB_MODELS = {
+    "small_cnn": (["model=small_cnn"], 180),
+    "mobilenet_v2": (["model=mobilenet_v2", "model.weights=null"], 224),
+}
+KNOB_POLICIES = [("none", "model"), ("flip_rot_zoom", "model"), ("flip_rot_zoom", "dataset")]
+
+
+def knobs_section(data_path: Path, count: int, batch: int, epochs: int, scale: float) -> None:
+    """Print training images/s for each model, policy and placement, with mixed precision
+    and XLA off and on (images decoded once, in memory: the pipeline is measured apart)."""
+    import tensorflow as tf
+
+    from augsweep.data.pipeline import batches
+
+    print(f"\n## Trainer knobs: training images/s, {count} photos in memory, batch {batch}, "
+          f"fastest of epochs 2-{epochs}, {device_name()}")  # fmt: skip
+    print("| model | px | augment | placement | mixed off, XLA off | mixed off, XLA on | "
+          "mixed on, XLA off | mixed on, XLA on |\n|---|---|---|---|---|---|---|---|")  # fmt: skip
+    for name, (overrides, size) in KNOB_MODELS.items():
+        size = max(32, round(size * scale))
+        images, labels, classes = load_photos(data_path, count, size)
+        for policy, placement in KNOB_POLICIES:
+            cfg = compose(*overrides, f"augment={policy}", f"augment.placement={placement}")
+            cells = []
+            for mixed in (False, True):
+                for jit in (False, True):
+                    model, aug, _ = knob_model(cfg, images.shape[1:], classes, mixed=mixed,
+                                               jit=jit)  # fmt: skip
+                    data = batches(
+                        tf.data.Dataset.from_tensor_slices((images, labels)), batch, classes,
+                        shuffle_seed=0, augment_batch=aug.batch_stage(), epochs=(0, epochs),
+                    )  # fmt: skip
+                    cells.append(fit_rate(model, data, -(-count // batch), epochs, count))
+            row = " | ".join(f"{c:,.0f}" for c in cells)
+            print(f"| {name} | {size} | {policy} | {placement} | {row} |", flush=True)
+
+
+def sweep_and_study_section(data_path: Path, sweep_epochs: int, study: list[str]) -> None:
+    """Print the wall time of the default 3-job sweep and of the reference study."""
+    with tempfile.TemporaryDirectory() as tmp:
+        common = ["tracking.log_model=false", f"tracking.uri=sqlite:///{tmp}/mlflow.db"]
+        sweep = timed([sys.executable, "train.py", "-m", "augment=none,flip,flip_rot_zoom",
+                       f"trainer.epochs={sweep_epochs}", *common,
+                       f"hydra.sweep.dir={tmp}/sweep"])  # fmt: skip
+        reference = timed([sys.executable, "train.py", "-m", "experiment=flowers_overfitting",
+                           "dataset=folder", f"dataset.path={data_path}", *study, *common,
+                           f"hydra.sweep.dir={tmp}/study"])  # fmt: skip
+    print(f"\n## Sweeps, wall seconds from process start, {device_name()}")
+    print("| command | wall (s) |\n|---|---|")
+    print(f"| train.py -m augment=none,flip,flip_rot_zoom trainer.epochs={sweep_epochs} "
+          f"(digits) | {sweep:.1f} |")  # fmt: skip
+    print(
+        f"| train.py -m experiment=flowers_overfitting {' '.join(study)} on {data_path.name} "
+        f"(target <= 60 s at 180 px, 30 epochs, on one H100) | {reference:.1f} |",
+        flush=True,
+    )
+
+
 # The fused affine table: (label, model overrides, image size), and its rows (label, overrides);
 # the chained row is the policy flip_rot_zoom was before the fused layer.
 AFFINE_MODELS = [
@@ -538,8 +722,6 @@ def sweep_wall(tmp: Path, name: str, launcher: str, jobs: str, epochs: int) -> f
 
 def parallel_section(race_repeats: int, epochs: int) -> None:
     """Print the race, the speed-up of n_jobs=2 and the per-job overhead of the launchers."""
-    import os
-
     cores = os.cpu_count()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -571,9 +753,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--section",
-        choices=("all", "overhead", "data", "augment", "affine", "features", "parallel"),
+        choices=("all", "overhead", "data", "augment", "affine", "features", "parallel", "gpu",
+                 "pipeline", "knobs", "sweeps"),
         default="all",
-    )
+        help="gpu: knobs, pipeline and sweeps (what scripts/gpu_check.sh prints)",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -612,9 +796,25 @@ def main() -> None:
     parser.add_argument(
         "--parallel-epochs", type=int, default=5, help="parallel: epochs of each sweep job"
     )
+    parser.add_argument("--knob-images", type=int, default=512, help="knobs: photos in memory")
+    parser.add_argument("--knob-epochs", type=int, default=3, help="knobs: epochs per cell")
+    parser.add_argument(
+        "--size-scale", type=float, default=1.0, help="knobs: image sizes x this (quick runs)"
+    )
+    parser.add_argument("--pipeline-epochs", type=int, default=4, help="pipeline: epochs")
+    parser.add_argument("--pipeline-size", type=int, default=180, help="pipeline: image side")
+    parser.add_argument("--sweep-epochs", type=int, default=10, help="sweeps: digits epochs")
+    parser.add_argument(
+        "--study",
+        nargs="*",
+        default=[],
+        help="sweeps: overrides of the reference study (default: as configured, 180 px, 30 "
+        "epochs), e.g. trainer.epochs=1 dataset.image_size=64",
+    )
     args = parser.parse_args()
     missing = f"--data-path {args.data_path}: no such directory (a folder of class folders)"
-    if args.section in ("data", "augment", "affine", "features") and not args.data_path.is_dir():
+    photo_sections = ("data", "augment", "affine", "features", "gpu", "pipeline", "knobs", "sweeps")
+    if args.section in photo_sections and not args.data_path.is_dir():
         parser.error(missing)
 
     if args.section in ("all", "overhead"):
@@ -624,6 +824,13 @@ def main() -> None:
     if not args.data_path.is_dir():
         print(f"\n## Data and augmentation: skipped, {missing}")
         return
+    if args.section in ("gpu", "knobs"):
+        knobs_section(args.data_path, args.knob_images, args.batch_size, args.knob_epochs,
+                      args.size_scale)  # fmt: skip
+    if args.section in ("all", "gpu", "pipeline"):
+        pipeline_section(args.data_path.resolve(), args.pipeline_size, args.pipeline_epochs)
+    if args.section in ("gpu", "sweeps"):
+        sweep_and_study_section(args.data_path.resolve(), args.sweep_epochs, args.study)
     if args.section in ("all", "data"):
         data_section(args.data_path.resolve(), args.image_size, args.train_steps)
     if args.section in ("all", "augment", "affine"):

@@ -135,7 +135,7 @@ def test_the_test_split_is_evaluated_on_its_images_as_they_are():
     noisy = np.asarray(policy.model_block()(images, training=True))
     assert np.all(np.abs(noisy - images).max(axis=(1, 2, 3)) > 1)
     # ...leaves the test evaluation alone: its loss is that of the images as they are.
-    model = _compiled_model(cfg, splits, policy)
+    model, _ = _compiled_model(cfg, splits, policy)
     result = ModelEvaluator(model, {"test": eval_batches(splits, "test", 64)}).evaluate("test")
     probabilities = model.predict(images, verbose=0)
     picked = probabilities[np.arange(len(labels)), labels]

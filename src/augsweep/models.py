@@ -59,7 +59,7 @@ def small_cnn(
     layers += [keras.layers.Flatten(), keras.layers.Dense(dense_units, activation="relu")]
     if dropout > 0:
         layers.append(keras.layers.Dropout(dropout))
-    layers.append(keras.layers.Dense(num_classes, activation="softmax"))
+    layers.append(_classifier(num_classes))
     return keras.Sequential(layers, name=name)
 
 
@@ -118,8 +118,14 @@ def mobilenet_v2(
     x = keras.layers.Dense(dense_units, activation="relu")(x)
     if dropout > 0:
         x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    outputs = _classifier(num_classes)(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _classifier(num_classes: int) -> keras.layers.Dense:
+    """The output layer: softmax in float32 even under mixed precision (float16 compute),
+    so that probabilities and the loss keep their precision."""
+    return keras.layers.Dense(num_classes, activation="softmax", dtype="float32")
 
 
 def _unfreeze_top(base: keras.Model, layers: int) -> None:

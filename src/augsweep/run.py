@@ -31,6 +31,7 @@ from augsweep.callbacks import (
     check_diverged,
 )
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
+from augsweep.compute import compile_classifier, precision
 from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
 from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
@@ -196,7 +197,8 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     spec = OmegaConf.to_container(cfg.dataset, resolve=True)
     artifacts.log_dataset(cfg.dataset.name, splits.fingerprint, split_sizes(splits), spec)
     policy = build_policy(cfg.augment, cfg.seed)
-    model = _compiled_model(cfg, splits, policy)
+    model, compute_tags = _compiled_model(cfg, splits, policy)
+    mlflow.set_tags(compute_tags)
     pipeline_layers = policy.pipeline_layers()
     done = checkpoint.restore(state_objects(model, pipeline_layers)) if resume_id else []
     if resume_id is None:
@@ -334,20 +336,28 @@ def _log_files(cfg: DictConfig, splits, policy, history, model) -> None:
 
 
 def _compiled_model(cfg: DictConfig, splits, policy):
-    """The run's model: the policy's in-model block + the body, compiled with Adam."""
-    model = build_classifier(
-        cfg.model,
-        policy.model_block(),
-        input_shape=splits.image_shape,
-        num_classes=splits.num_classes,
-    )
-    steps = steps_per_epoch(splits.num_train, cfg.trainer.batch_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(cfg.trainer, steps)),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+    """The run's model: the policy's in-model block + the body, compiled with Adam as the
+    trainer's speed knobs say (:mod:`augsweep.compute`); and tags saying how it computes.
+
+    The augmentation block is built before the dtype policy is set: it stays float32 (pixel
+    values, cheap next to the body), the body computes in float16 if
+    ``trainer.mixed_precision``, its softmax in float32."""
+    block = policy.model_block()
+    with precision(cfg.trainer.mixed_precision) as dtype_policy:
+        model = build_classifier(
+            cfg.model, block, input_shape=splits.image_shape, num_classes=splits.num_classes
+        )
+        steps = steps_per_epoch(splits.num_train, cfg.trainer.batch_size)
+        plan = compile_classifier(
+            model,
+            block,
+            model.layers[-1],  # the body (build_classifier: input, block, body)
+            optimizer=keras.optimizers.Adam(learning_rate(cfg.trainer, steps)),
+            jit_compile=cfg.trainer.jit_compile,
+            steps_per_execution=cfg.trainer.steps_per_execution,
+        )
+    compute_dtype = keras.DTypePolicy(dtype_policy).compute_dtype
+    return model, {Tag.JIT_COMPILE: plan.tag, Tag.COMPUTE_DTYPE: compute_dtype}
 
 
 def learning_rate(trainer, steps_per_epoch: int):

@@ -133,6 +133,23 @@ def _check_trainer(trainer) -> list[str]:
         )
     if trainer.verbose not in (0, 1, 2):
         problems.append(f"trainer.verbose={trainer.verbose}: must be one of 0, 1, 2")
+    return problems + _check_compute(trainer)
+
+
+def _check_compute(trainer) -> list[str]:
+    """The speed knobs: ``jit_compile`` and ``steps_per_execution``."""
+    problems = []
+    jit = trainer.jit_compile
+    if not (isinstance(jit, bool) or jit == "auto"):  # not `in JIT_COMPILE`: 1 == True
+        problems.append(
+            f"trainer.jit_compile={jit!r}: must be one of auto, true, false (XLA for the "
+            "training step; auto: on with a GPU, off on a CPU)"
+        )
+    if trainer.steps_per_execution < 1:
+        problems.append(
+            f"trainer.steps_per_execution={trainer.steps_per_execution}: must be >= 1 "
+            "(training steps per call of the compiled function)"
+        )
     return problems
 
 

@@ -28,6 +28,10 @@ EXCLUDED = (
     "trainer.eval_batch_size",  # inference batch size: speed, not results
     "trainer.feature_cache",  # evaluation on cached backbone features: speed, not results
     "dataset.cache",  # where decoded images are cached: speed, not results
+    # XLA on or off: the same math, float rounding apart (the augmentation block draws the
+    # same random numbers either way: it runs outside the compiled step, compute.py)
+    "trainer.jit_compile",
+    "trainer.steps_per_execution",  # steps per compiled call: the same steps, in the same order
     "hydra",  # Hydra's own settings (output folders, launcher), never in the job's config
 )
 # Augment knobs added after KEY_VERSION 1: in the key only of a policy whose specs interpolate
@@ -49,7 +53,8 @@ def run_key(cfg: DictConfig) -> str:
     """
     node = OmegaConf.to_container(cfg, resolve=True)
     node["augment"]["techniques"] = used_catalogue(cfg.augment)
-    return _digest(_without(node, (*EXCLUDED, *_unused_later_knobs(cfg.augment))))
+    left_out = (*EXCLUDED, *_unused_later_knobs(cfg.augment), *_left_out_at_default(node))
+    return _digest(_without(node, left_out))
 
 
 def _unused_later_knobs(augment) -> list[str]:
@@ -57,6 +62,13 @@ def _unused_later_knobs(augment) -> list[str]:
     specs = [*used_catalogue(augment)[augment.backend].values(), *augment.layers]
     text = " ".join(str(OmegaConf.to_container(spec, resolve=False)) for spec in specs)
     return [f"augment.{knob}" for knob in LATER_KNOBS if f"augment.{knob}}}" not in text]
+
+
+def _left_out_at_default(node: dict[str, Any]) -> tuple[str, ...]:
+    """Keys that count only when set: ``trainer.mixed_precision`` changes results (float16
+    compute), but at its default (false) it is left out, so that the runs logged before
+    it existed keep their keys."""
+    return () if node.get("trainer", {}).get("mixed_precision") else ("trainer.mixed_precision",)
 
 
 def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:

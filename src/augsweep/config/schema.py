@@ -258,6 +258,14 @@ class TrainerConfig:
             epoch (``clean_*`` metrics); ``-1`` uses all of them; null (default) lets the
             dataset choose: all for digits, a fixed 1,000 for photo datasets.
         verbose: Keras ``fit`` verbosity (0, 1 or 2).
+        mixed_precision: Train under Keras's ``mixed_float16`` policy: float16 compute,
+            float32 weights and softmax outputs, dynamic loss scaling. Faster on GPUs with
+            tensor cores, slower on a CPU; results differ slightly (part of the run key).
+        jit_compile: XLA for the training step: ``auto`` (on with a GPU, off on a CPU),
+            true or false. With XLA on, the model's augmentation block runs outside the
+            compiled step. Speed only (not in the run key).
+        steps_per_execution: Training steps per call of the compiled training function;
+            callbacks and logging stay per epoch. Speed only (not in the run key).
     """
 
     epochs: int = 30
@@ -268,6 +276,9 @@ class TrainerConfig:
     feature_cache: str = "auto"
     clean_eval_samples: int | None = None
     verbose: int = 0
+    mixed_precision: bool = False
+    jit_compile: Any = "auto"
+    steps_per_execution: int = 1
 
 
 @dataclass

@@ -34,3 +34,6 @@ class Tag:
     REAPED = "augsweep.reaped"  # set when a dead owner's run was closed as KILLED
     RESUMED = "augsweep.resumed"  # epochs done when the run was last resumed
     PREVIOUS_RUN = "augsweep.previous_run"  # a run of the same config on other data
+    # How the run computed (augsweep.compute):
+    JIT_COMPILE = "augsweep.jit_compile"  # "on: ..." or "off: ..." and why
+    COMPUTE_DTYPE = "augsweep.compute_dtype"  # the body's compute dtype: float32 or float16

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The GPU check of issue 11, one table: the device; training images/s of the small CNN
+# (180 px) and a frozen MobileNetV2 (224 px, weights=null) with augment none and
+# flip_rot_zoom, in the model or in tf.data, mixed precision off/on, XLA off/on; the input
+# pipeline's ratio to the compute limit; a 3-job sweep's wall time; and the reference study
+# (experiment=flowers_overfitting on the flower photos, 180 px, 30 epochs, both policies;
+# target <= 60 s on one H100-class GPU). Under 8 minutes on one GPU.
+#
+# Installs nothing beyond `make` (which builds .venv once). The measuring is in
+# scripts/bench.py (--section gpu); extra arguments go to it (later ones win).
+#
+#   scripts/gpu_check.sh [--quick] [--data DIR] [bench.py arguments...]
+#
+#   --quick      small sizes (16 photos a class, small images, 1-2 epochs): proves the
+#                script works, on a CPU in a few minutes; the figures mean little
+#   --data DIR   the photo folder (default ../shared/data/flower_photos)
+#   PY=python    use this Python instead of .venv's (then make is not called)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+data=../shared/data/flower_photos
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --quick) quick=1; shift ;;
+        --data) data="$2"; shift 2 ;;
+        *) break ;;
+    esac
+done
+if [[ -z "${PY:-}" ]]; then
+    make --no-print-directory .venv/.installed-stamp
+    PY=.venv/bin/python
+fi
+[[ -d "$data" ]] || { echo "gpu_check: no photo folder at $data (use --data DIR)" >&2; exit 2; }
+
+echo "# GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname)"
+if command -v nvidia-smi >/dev/null; then
+    echo "device: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+else
+    echo "device: no nvidia-smi; $(nproc) CPU cores"
+fi
+"$PY" -c 'import tensorflow as tf; print("TensorFlow", tf.__version__, "sees", tf.config.list_physical_devices())' 2>/dev/null
+
+if [[ $quick == 1 ]]; then
+    # 16 photos of each class, linked into a temporary folder.
+    subset=$(mktemp -d)
+    trap 'rm -rf "$subset"' EXIT
+    for class_dir in "$data"/*/; do
+        class=$(basename "$class_dir")
+        mkdir "$subset/$class"
+        find "$(cd "$class_dir" && pwd)" -maxdepth 1 -type f | sort | head -16 |
+            while read -r file; do ln -s "$file" "$subset/$class/"; done
+    done
+    data=$subset
+    sizes=(--knob-images 64 --knob-epochs 2 --size-scale 0.25 --pipeline-size 64
+           --pipeline-epochs 3 --sweep-epochs 1
+           --study trainer.epochs=2 dataset.image_size=64)
+else
+    sizes=(--knob-images 512 --knob-epochs 3 --pipeline-epochs 4 --sweep-epochs 10)
+fi
+start=$SECONDS
+"$PY" scripts/bench.py --section gpu --data-path "$data" "${sizes[@]}" "$@" 2>/dev/null
+echo
+echo "gpu_check: $((SECONDS - start)) s (target: under 8 minutes on one GPU)"
