@@ -211,8 +211,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         EpochCheckpoint(checkpoint, pipeline_layers, done),
         EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
-    if cfg.tracking.log_model:
-        artifacts.warm_up_model_logging()  # log_model's once-per-process costs, meanwhile
+    artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
     model.fit(
         train_batches,
         validation_data=val_batches,
