@@ -28,7 +28,10 @@ def run_curves(history: Mapping[str, Sequence[float]], title: str, path: Path) -
     Returns:
         ``path``.
     """
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    # Fixed margins rather than layout="constrained": every run draws this figure, and the
+    # constrained layout measures every text first, doubling its cost (~0.15 s per run).
+    fig = Figure(figsize=(11, 4.2))
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.12, top=0.88, wspace=0.16)
     for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss"), strict=True):
         for prefix, label, style in CURVES:
             values = history.get(prefix + metric)

@@ -228,6 +228,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
         EpochCheckpoint(checkpoint, pipeline_layers, done, best),
         EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
     ]
+    artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
     model.fit(
         train_batches,
         epochs=cfg.trainer.epochs,
@@ -301,12 +302,10 @@ def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
 
     def log(metrics: Mapping[str, float], epoch: int) -> None:
         nonlocal last_parent_beat
-        outbox.log_metrics(metrics, epoch)
-        owners = [run_id]
+        outbox.log_metrics(metrics, epoch, heartbeat=True)  # the run's beat in the same write
         if parent_id and time.time() - last_parent_beat >= PARENT_BEAT_S:
-            owners.append(parent_id)
+            outbox.heartbeat([parent_id])
             last_parent_beat = time.time()
-        outbox.heartbeat(owners)
 
     return log
 

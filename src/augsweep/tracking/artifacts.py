@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,47 @@ def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
     return path
 
 
+_warm_up: threading.Thread | None = None
+
+
+def warm_up(model: bool = True) -> None:
+    """Pay :func:`log_keras_model`'s once-per-process costs in a background thread, while
+    the model trains (call it just before ``fit``; later calls do nothing).
+
+    The first ``mlflow.keras.log_model`` of a process imports MLflow's model and Keras
+    flavor modules and maps every installed distribution to its modules (MLflow checks the
+    pinned requirements against the installed versions: ``packages_distributions()`` reads
+    the file list of each of the venv's ~60 distributions that lack a ``top_level.txt``,
+    TensorFlow's 16,000 files among them): about 1 s, as long as the rest of ``log_model``.
+    MLflow offers no public way to skip that check, so its module-level cache is filled
+    here, ahead of time; should a later MLflow rename the private function, only the
+    warm-up is lost. (matplotlib needs no warming: Keras imports it.)
+
+    Nothing is logged or written in the thread: the files and the model are still logged
+    by the run's own thread, before the run ends, so "nothing lost" holds as before (a
+    crash during training loses only warm caches). Python's import locks keep a
+    concurrent import whole; :func:`log_keras_model` waits for the thread rather than
+    doing its work twice.
+
+    Args:
+        model: Whether the run logs its model (if not, nothing is warmed).
+    """
+    global _warm_up
+    if model and _warm_up is None:
+        _warm_up = threading.Thread(target=_warm_up_imports, name="augsweep-warm-up", daemon=True)
+        _warm_up.start()
+
+
+def _warm_up_imports() -> None:
+    import mlflow.keras  # noqa: F401
+    import mlflow.models  # noqa: F401
+    from mlflow.utils import requirements_utils
+
+    init = getattr(requirements_utils, "_init_modules_to_packages_map", None)
+    if init is not None:
+        init()
+
+
 def model_name(run_name: str) -> str:
     """A logged model's name after its run's (``augment=flip,seed=1``), so that a sweep's
     models can be told apart; MLflow refuses ``/ : . % " '`` in it (``_`` instead)."""
@@ -139,7 +181,8 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
     """Log a Keras model with MLflow's Keras flavor; return its ``model_uri``.
 
     Requirements are given explicitly: inferring them would load the model again in a
-    subprocess, which costs seconds per run.
+    subprocess, which costs seconds per run. Waits for :func:`warm_up`'s thread if one
+    runs.
 
     Args:
         model: The trained Keras model.
@@ -154,6 +197,8 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
     import tensorflow as tf
     from mlflow.models import infer_signature
 
+    if _warm_up is not None:
+        _warm_up.join()
     # A direct call, not predict(): predict traces a function of its own (~0.3 s) for 8 images.
     outputs = np.asarray(model(sample_images, training=False))
     signature = infer_signature(sample_images, outputs)

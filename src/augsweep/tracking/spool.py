@@ -18,6 +18,15 @@ set, which is the same done twice. Heartbeat tags are sent only live, never kept
 heartbeat says nothing. Only runs on a server use the spool; errors of a SQLite store,
 or of a server that answers, are raised as before.
 
+Epochs and heartbeats are sent by the outbox's sender thread, in order, while training goes
+on (a write is one database transaction, 10-100 ms of waiting on the disk or the network per
+epoch); everything else (the run's end, :meth:`Outbox.settle`) first waits until the queue is
+empty (:meth:`Outbox.drain`). Nothing is lost: the run's status is set only after every
+queued epoch was sent or kept, an error of the sender is raised in the training thread (at
+the next epoch, or at the end, so the run ends FAILED with it), and a process killed with
+epochs still queued has them in its checkpoint, whose resume sends MLflow the epochs it
+lacks (:mod:`augsweep.checkpoint`).
+
 A spool file is locked (``flock``) while its run's process or a replay uses it, so that two
 processes never send it at once. MLflow is imported only to send: a launch looks for spool
 files before anything heavy is loaded.
@@ -29,7 +38,9 @@ import contextlib
 import fcntl
 import json
 import os
+import queue
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -74,6 +85,8 @@ class Outbox:
         self.pending: list[dict] = []
         self._file = None  # the spool file, open and locked, while records wait in it
         self._waited = False
+        self._queue: queue.Queue | None = None  # live records for the sender thread
+        self._error: BaseException | None = None  # the sender's, raised in the caller's
 
     @classmethod
     def open(cls, client, run_id: str, wait_s: float) -> Outbox:
@@ -85,23 +98,78 @@ class Outbox:
     def remote(self) -> bool:
         return self.uri.startswith(("http://", "https://"))
 
-    def log_metrics(self, values: Mapping[str, float], step: int) -> None:
-        """One epoch's metrics at ``step``, with the time they were measured."""
+    def log_metrics(self, values: Mapping[str, float], step: int, heartbeat: bool = False) -> None:
+        """One epoch's metrics at ``step``, with the time they were measured.
+
+        Args:
+            values: Metric name -> value.
+            step: The 0-based epoch.
+            heartbeat: Also show the run alive, in the same write (one SQLite transaction
+                per epoch rather than two, ~10 ms each); the heartbeat is never kept for
+                later, the metrics are.
+        """
         record = {"kind": "metrics", "run_id": self.run_id, "step": int(step),
                   "timestamp": int(time.time() * 1000),
                   "values": {k: float(v) for k, v in values.items()}}  # fmt: skip
-        self.deliver(record)
+        live = {**record, "tags": {Tag.HEARTBEAT: str(int(time.time()))}} if heartbeat else None
+        self._send_later(record, True, live)
 
     def heartbeat(self, run_ids: Iterable[str]) -> None:
         """Show ``run_ids`` alive, if the server is there (never kept for later)."""
         beat = str(int(time.time()))
         for run_id in run_ids:
             record = {"kind": "tags", "run_id": run_id, "tags": {Tag.HEARTBEAT: beat}}
-            if not self.deliver(record, keep=False):
-                return
+            self._send_later(record, False, None)
 
-    def deliver(self, record: dict, keep: bool = True) -> bool:
+    def _send_later(self, record: dict, keep: bool, sent_as: dict | None) -> None:
+        """Queue a live record for the sender thread (started with the first one); raise
+        the error of an earlier send, if one failed."""
+        self._raise_sender_error()
+        if self._queue is None:
+            self._queue = queue.Queue()
+            threading.Thread(target=self._send_queued, args=(self._queue,), daemon=True,
+                             name=f"augsweep-outbox-{self.run_id[:8]}").start()  # fmt: skip
+        self._queue.put((record, keep, sent_as))
+
+    def _send_queued(self, records: queue.Queue) -> None:
+        """The sender thread: :meth:`deliver` each queued record in order, until ``None``.
+        After an error, the rest is dropped (the run fails with that error)."""
+        while (item := records.get()) is not None:
+            try:
+                if self._error is None:
+                    record, keep, sent_as = item
+                    self.deliver(record, keep=keep, sent_as=sent_as)
+            except BaseException as error:  # handed to the training thread
+                self._error = error
+            finally:
+                records.task_done()
+        records.task_done()
+
+    def drain(self) -> None:
+        """Wait until every queued record was sent (or kept); raise the sender's error."""
+        if self._queue is not None:
+            self._queue.join()
+        self._raise_sender_error()
+
+    def _raise_sender_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _stop_sender(self) -> None:
+        """Wait for the queue, then end the sender thread (its error is dropped: the run
+        ends now, failed already if it had one)."""
+        if self._queue is not None:
+            self._queue.join()
+            self._queue.put(None)
+            self._queue = None
+        self._error = None
+
+    def deliver(self, record: dict, keep: bool = True, sent_as: dict | None = None) -> bool:
         """Send ``record`` now, or keep it (if ``keep``) while the server is away.
+
+        ``sent_as``, if given, is what is sent instead (``record`` with more that is not
+        worth keeping, such as a heartbeat); ``record`` is what is kept.
 
         Returns:
             Whether it was sent.
@@ -112,7 +180,7 @@ class Outbox:
         if self.offline and not self.reconnect():
             return self._keep(record) if keep else False
         try:
-            send_all(self.client, [record], check_steps=False)
+            send_all(self.client, [sent_as or record], check_steps=False)
             return True
         except Exception:
             if not self.remote or probe.server_healthy(self.uri):
@@ -137,7 +205,9 @@ class Outbox:
 
         Raises:
             StoreLost: It did not come back; the kept records stay in the spool.
+            Exception: An error of a queued epoch's send (:meth:`drain`).
         """
+        self.drain()
         if not self.offline or self.reconnect(self._wait_once()):
             return
         raise StoreLost(
@@ -153,6 +223,7 @@ class Outbox:
         Returns:
             Whether everything of the run reached the server.
         """
+        self._stop_sender()
         if self.offline:
             self.reconnect(self._wait_once())
         record = {"kind": "end", "run_id": self.run_id, "status": status, "error": error,
@@ -260,6 +331,7 @@ def send_all(client, records: Iterable[dict], check_steps: bool = True) -> None:
     for record in records:
         run_id = record["run_id"]
         if record["kind"] == "metrics":
+            tags = [RunTag(k, str(v)) for k, v in record.get("tags", {}).items()]
             metrics = []
             for key, value in record["values"].items():
                 if check_steps:
@@ -268,8 +340,8 @@ def send_all(client, records: Iterable[dict], check_steps: bool = True) -> None:
                         continue
                     steps.add(record["step"])
                 metrics.append(Metric(key, value, record["timestamp"], record["step"]))
-            if metrics:
-                client.log_batch(run_id, metrics=metrics, synchronous=True)
+            if metrics or tags:
+                client.log_batch(run_id, metrics=metrics, tags=tags, synchronous=True)
         elif record["kind"] == "tags":
             tags = [RunTag(k, str(v)) for k, v in record["tags"].items()]
             client.log_batch(run_id, tags=tags, synchronous=True)
