@@ -34,7 +34,8 @@ launcher); (3) the per-job overhead of the basic and joblib launchers: a relaunc
 finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of its jobs.
 
     python scripts/bench.py                                   # every section
-    python scripts/bench.py --section overhead|data|augment|affine|features|parallel   # one of them
+    python scripts/bench.py --section targets                 # every ratio with a target
+    python scripts/bench.py --section overhead features       # some of them (see --help)
 """
 
 from __future__ import annotations
@@ -846,10 +847,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--section",
-        choices=("all", "overhead", "data", "augment", "affine", "features", "parallel", "gpu",
-                 "pipeline", "knobs", "sweeps"),
-        default="all",
-        help="gpu: knobs, pipeline and sweeps (what scripts/gpu_check.sh prints)",
+        nargs="+",
+        choices=("all", "targets", "overhead", "data", "augment", "affine", "features",
+                 "parallel", "gpu", "pipeline", "knobs", "sweeps"),
+        default=["all"],
+        help="one or more; gpu: knobs, pipeline and sweeps (what scripts/gpu_check.sh "
+        "prints); targets: every section with a target ratio (overhead, affine, features, "
+        "pipeline), measured in one run",
     )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
@@ -917,36 +921,43 @@ def main() -> None:
     args = parser.parse_args()
     missing = f"--data-path {args.data_path}: no such directory (a folder of class folders)"
     photo_sections = ("data", "augment", "affine", "features", "gpu", "pipeline", "knobs", "sweeps")
-    if args.section in photo_sections and not args.data_path.is_dir():
+    sections = set(args.section)
+    sections |= {"overhead", "affine", "features", "pipeline"} if "targets" in sections else set()
+    sections |= {"knobs", "pipeline", "sweeps"} if "gpu" in sections else set()
+
+    def wants(*names: str) -> bool:
+        return bool(sections & {"all", *names})
+
+    if sections & set(photo_sections) and not args.data_path.is_dir():
         parser.error(missing)
 
-    if args.section in ("all", "overhead"):
+    if wants("overhead"):
         overhead_section(
             args.epochs, args.repeats, args.train_samples, args.sweep_epochs, args.profile
         )
-    if args.section in ("all", "parallel"):
+    if wants("parallel"):
         parallel_section(args.race_repeats, args.parallel_epochs)
     if not args.data_path.is_dir():
         print(f"\n## Data and augmentation: skipped, {missing}")
         return
-    if args.section in ("gpu", "knobs"):
+    if "knobs" in sections:
         knobs_section(args.data_path, args.knob_images, args.batch_size, args.knob_epochs,
                       args.size_scale)  # fmt: skip
-    if args.section in ("all", "gpu", "pipeline"):
+    if wants("pipeline"):
         pipeline_section(args.data_path.resolve(), args.pipeline_size, args.pipeline_epochs)
-    if args.section in ("gpu", "sweeps"):
+    if "sweeps" in sections:
         sweep_and_study_section(args.data_path.resolve(), args.sweep_epochs, args.study)
-    if args.section in ("all", "data"):
+    if wants("data"):
         data_section(args.data_path.resolve(), args.image_size, args.train_steps)
-    if args.section in ("all", "augment", "affine"):
+    if wants("augment", "affine"):
         affine_section(args.data_path, args.images, args.batch_size, args.augment_repeats)
-    if args.section in ("all", "augment"):
+    if wants("augment"):
         policies = [p for p in args.policies if p != "compose"]  # compose alone is none
         augment_section(
             args.data_path, policies, args.images, args.image_size, args.batch_size,
             args.augment_repeats,
         )  # fmt: skip
-    if args.section in ("all", "features"):
+    if wants("features"):
         features_section(
             args.data_path.resolve(), args.feature_size, args.feature_epochs, run_epochs=30
         )
