@@ -44,7 +44,7 @@ def data(policy, count: int = 32):
 
 
 @pytest.mark.slow  # about 20 s each on 2 cores: every technique's graph is built
-@pytest.mark.parametrize("placement", ["model", "dataset"])
+@pytest.mark.parametrize("placement", ["model"])
 def test_every_technique_trains_under_mixed_precision_with_float32_outputs(placement):
     use = [t for t in TECHNIQUES if t not in LABEL_MIXING] + ["mixup"]
     augment = compose_config(f"augment.use=[{','.join(use)}]", f"augment.placement={placement}")
@@ -61,7 +61,9 @@ def test_every_technique_trains_under_mixed_precision_with_float32_outputs(place
 
 @pytest.mark.slow  # about 15 s on 2 shared cores: two trainings, one XLA compile
 def test_xla_compiles_all_but_an_in_model_rotation_and_trains_as_without_it():
-    augment = compose_config("augment=flip_rot_zoom").augment
+    # The chained Keras layers (flip_rot_zoom is one RandomAffine, which has no XLA kernel
+    # either).
+    augment = compose_config("augment=compose", "augment.use=[flip,rotation,zoom]").augment
     plain, policy, off = classifier(augment, mixed=False, jit=False)
     want = plain.fit(data(policy), epochs=2, verbose=0, shuffle=False).history
     keras.utils.clear_session()

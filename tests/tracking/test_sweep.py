@@ -151,7 +151,7 @@ def check_what_the_ui_shows(tmp_path, stdout: str, client, parent, children) -> 
         )
         assert json.loads(data.dataset.profile)["num_train"] == 60
         params = run.data.params
-        uses = {"none": "[]", "flip": "[flip]", "flip_rot_zoom": "[flip, rotation, zoom]"}
+        uses = {"none": "[]", "flip": "[flip]", "flip_rot_zoom": "[affine]"}
         assert params["augment.use"] == uses[run.data.tags["augment"]]
         assert not [key for key in params if key.startswith("augment.use.")]
         assert "augment.crop" not in params  # no policy here reads it
