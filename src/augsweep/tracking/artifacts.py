@@ -189,7 +189,8 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
         sample_images: A few input images; the signature is inferred from them.
         name: The logged model's name (:func:`model_name`).
         step: The step whose metrics the model carries (MLflow links the run's metrics of
-            that step to it): the last epoch's, with the run's summary.
+            that step to it): the best validation epoch's (its weights are the ones
+            logged), with the run's summary.
     """
     import keras
     import mlflow.keras
