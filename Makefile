@@ -28,10 +28,10 @@ sweep: $(STAMP)
 run: $(STAMP)
 	$(PY) train.py $(ARGS)
 
-## The whole test suite (CI runs this). Three workers on two cores: many tests wait on
+## The whole test suite (CI runs this). Four workers on two cores: many tests wait on
 ## subprocesses and servers (TensorFlow starting, a server stopped for 60 s), not on the CPU.
 test: $(STAMP)
-	$(PY) -m pytest -n 3
+	$(PY) -m pytest -n 4
 
 ## The quick tests only.
 test-fast: $(STAMP)
