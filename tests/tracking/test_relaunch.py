@@ -56,7 +56,9 @@ def assert_complete(client: MlflowClient, runs: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+# SIGKILL only: the harder path (a RUNNING run of a dead owner, reaped, then resumed). A
+# SIGTERMed job ends KILLED (tests/tracking/test_sweep.py) and resumes through the same plan.
+@pytest.mark.parametrize("sig", [signal.SIGKILL], ids=["SIGKILL"])
 def test_a_sweep_killed_in_its_second_job_resumes_it_in_the_same_run(tmp_path, sig):
     args, uri = sweep_args(tmp_path)
     code, output = signal_at_epoch(args, uri, sig, run=1, epochs=1)
