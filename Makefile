@@ -29,9 +29,10 @@ run: $(STAMP)
 	$(PY) train.py $(ARGS)
 
 ## The whole test suite (CI runs this). Four workers on two cores: many tests wait on
-## subprocesses and servers (TensorFlow starting, a server stopped for 60 s), not on the CPU.
+## subprocesses and servers (TensorFlow starting, a server stopped for 60 s), not on the CPU;
+## idle workers take queued tests from busy ones (worksteal), which evens out the load.
 test: $(STAMP)
-	$(PY) -m pytest -n 4
+	$(PY) -m pytest -n 4 --dist worksteal
 
 ## The quick tests only.
 test-fast: $(STAMP)

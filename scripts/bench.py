@@ -862,7 +862,7 @@ def main() -> None:
         type=int,
         nargs="+",
         default=[100, -1],
-        help="digits training-set sizes to measure (-1: all 1,257)",
+        help="digits training-set sizes to measure (-1: all 897)",
     )
     parser.add_argument(
         "--data-path",

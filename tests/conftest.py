@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import SMALL, compose_config
-
-# `make test` runs 4 workers, and their subprocesses, on 2 cores: TensorFlow's default thread
-# pools (a thread per core each, spinning while they wait) would oversubscribe the cores and
-# burn CPU time in the spin. One intra-op thread per process (two inter-op, so that no op
-# waits on another for a thread). Set before any test imports TensorFlow; the subprocesses
-# the tests start inherit it.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "2")
 
 
 @pytest.fixture(autouse=True)
