@@ -1,6 +1,5 @@
 """Keras callbacks of a run: validation, honest training accuracy, best weights, per-epoch
-logging,
-divergence."""
+logging, divergence."""
 
 from __future__ import annotations
 
@@ -21,6 +20,8 @@ class Validation(keras.callbacks.Callback):
         evaluator: Has ``evaluate(part) -> {"loss", "accuracy"}`` (``augsweep.evaluation``).
     """
 
+    part, prefix = "val", "val"
+
     def __init__(self, evaluator):
         super().__init__()
         self.evaluator = evaluator
@@ -28,12 +29,12 @@ class Validation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        result = self.evaluator.evaluate("val")
-        logs["val_loss"] = result["loss"]
-        logs["val_accuracy"] = result["accuracy"]
+        result = self.evaluator.evaluate(self.part)
+        logs[f"{self.prefix}_loss"] = result["loss"]
+        logs[f"{self.prefix}_accuracy"] = result["accuracy"]
 
 
-class CleanEvaluation(keras.callbacks.Callback):
+class CleanEvaluation(Validation):
     """After each epoch, evaluate training images without augmentation.
 
     Keras's ``accuracy`` during ``fit`` is measured on augmented (or mixed) batches while
@@ -48,17 +49,11 @@ class CleanEvaluation(keras.callbacks.Callback):
             evaluates split ``clean_train``.
     """
 
-    def __init__(self, evaluator):
-        super().__init__()
-        self.evaluator = evaluator
+    part, prefix = "clean_train", "clean"
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        result = self.evaluator.evaluate("clean_train")
-        logs["clean_loss"] = result["loss"]
-        logs["clean_accuracy"] = result["accuracy"]
-        if "val_accuracy" in logs:
+        super().on_epoch_end(epoch, logs)
+        if logs is not None and "val_accuracy" in logs:
             logs["gap"] = logs["clean_accuracy"] - float(logs["val_accuracy"])
 
 
