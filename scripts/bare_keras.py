@@ -4,11 +4,19 @@ No Hydra, no MLflow, no clean-train evaluation, no checkpoints, no plots: just l
 compile, fit. ``--augment none flip flip_rot_zoom`` trains one model per policy, one after
 the other in this process (as a sweep's jobs run in the basic launcher's one process), with
 the layers of ``conf/augment/<policy>.yaml`` (their default values) in front of the model.
+
+``--same-work`` adds, still in plain Keras, the per-epoch work a run does on top of
+training: the clean-train evaluation, a checkpoint of the model and optimizer (``.npz``),
+and the test split evaluated once at the end. ``scripts/bench.py`` times both: what is left
+between this and ``train.py`` is the framework's own cost (Hydra, MLflow, files, the model).
 """
 
 import argparse
+import tempfile
+from pathlib import Path
 
 import keras
+import numpy as np
 
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches
@@ -31,8 +39,33 @@ def augmentation(policy: str, seed: int) -> list[keras.layers.Layer]:
     raise ValueError(f"--augment {policy!r}: use none, flip or flip_rot_zoom")
 
 
-def train_once(splits, policy: str, epochs: int, batch_size: int, seed: int) -> None:
-    """One training, as ``python train.py augment=<policy>`` does it (without the framework)."""
+class SameWork(keras.callbacks.Callback):
+    """After each epoch, what a run does beside training: evaluate the clean-train images and
+    save the model's and optimizer's variables.
+
+    Args:
+        clean: The clean-train batches.
+        directory: Where the checkpoint file is written (overwritten each epoch).
+    """
+
+    def __init__(self, clean, directory: Path):
+        super().__init__()
+        self.clean = clean
+        self.path = directory / "checkpoint.npz"
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.evaluate(self.clean, verbose=0)
+        variables = [*self.model.variables, *self.model.optimizer.variables]
+        np.savez(self.path, *[np.asarray(v.numpy()) for v in variables])
+
+
+def train_once(
+    splits, policy: str, epochs: int, batch_size: int, seed: int, same_work: bool = False
+) -> None:
+    """One training, as ``python train.py augment=<policy>`` does it (without the framework).
+
+    With ``same_work``, also the clean-train evaluation and a checkpoint at each epoch, and
+    the test split at the end (:class:`SameWork`)."""
     keras.utils.clear_session()
     keras.utils.set_random_seed(seed)
     body = small_cnn(input_shape=splits.image_shape, num_classes=splits.num_classes)
@@ -47,12 +80,17 @@ def train_once(splits, policy: str, epochs: int, batch_size: int, seed: int) -> 
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
-    model.fit(
-        batches(splits.train, batch_size, splits.num_classes, shuffle_seed=seed),
-        validation_data=batches(splits.val, 256, splits.num_classes),
-        epochs=epochs,
-        verbose=0,
-    )
+    with tempfile.TemporaryDirectory() as tmp:
+        extra = [SameWork(batches(splits.clean_train, 256, splits.num_classes), Path(tmp))]
+        model.fit(
+            batches(splits.train, batch_size, splits.num_classes, shuffle_seed=seed),
+            validation_data=batches(splits.val, 256, splits.num_classes),
+            epochs=epochs,
+            verbose=0,
+            callbacks=extra if same_work else [],
+        )
+    if same_work:
+        model.evaluate(batches(splits.test, 256, splits.num_classes), verbose=0)
 
 
 def main() -> None:
@@ -64,11 +102,16 @@ def main() -> None:
     parser.add_argument(
         "--augment", nargs="+", default=["none"], help="policies, one training each, in order"
     )
+    parser.add_argument(
+        "--same-work",
+        action="store_true",
+        help="also a run's per-epoch clean-train evaluation and checkpoint, and the test split",
+    )
     args = parser.parse_args()
 
     splits = load_digits(train_samples=args.train_samples, seed=args.seed)
     for policy in args.augment:
-        train_once(splits, policy, args.epochs, args.batch_size, args.seed)
+        train_once(splits, policy, args.epochs, args.batch_size, args.seed, args.same_work)
 
 
 if __name__ == "__main__":

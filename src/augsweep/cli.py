@@ -34,7 +34,7 @@ from augsweep.resources import gpu_slot
 from augsweep.tracking.probe import StoreUnavailable
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
-from augsweep.worker import start_clean
+from augsweep.worker import frozen_imports, start_clean
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,8 @@ def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):
         print(f"{job.label}: {message}", flush=True)
 
     with gpu_slot(cfg.resources, on_wait=waiting) as slot:
-        from augsweep.run import train  # imports TensorFlow: only once the config is good
+        with frozen_imports():  # TensorFlow: only once the config is good
+            from augsweep.run import train
 
         return train(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
 

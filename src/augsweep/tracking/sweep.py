@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from augsweep.tracking.tags import Tag
+from augsweep.worker import frozen_imports
 
 SWEEP_FILE = "sweep.json"
 EXIT_FAILED = 1  # the exit code of a sweep with a failed job (augsweep.cli has them all)
@@ -148,8 +149,9 @@ class SweepTracker(Callback):
         self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from augsweep.config.run_key import sweep_key
-        from augsweep.tracking import relaunch, store, sync
+        with frozen_imports():  # MLflow: once the sweep starts
+            from augsweep.config.run_key import sweep_key
+            from augsweep.tracking import relaunch, store, sync
 
         sync.prepare_store_or_exit(config.tracking.uri)  # before anything is created
         uri = store.resolve_uri(config.tracking.uri)
