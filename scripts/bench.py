@@ -169,24 +169,41 @@ def pipeline_rate(examples, batch_size: int, num_classes: int, cache: bool) -> l
     return rates
 
 
+def compose(*overrides: str):
+    """The project's config with ``overrides`` (the one place this script composes)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import augsweep.config  # noqa: F401  (registers the schemas)
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=list(overrides))
+
+
+def classifier(cfg, image_shape, num_classes: int, policy=None):
+    """The model of ``cfg`` (``policy``'s in-model block, default the config's, + the body),
+    compiled with Adam."""
+    from augsweep.augment.policy import build_policy
+    from augsweep.models import build_classifier
+
+    policy = policy or build_policy(cfg.augment, 0)
+    model = build_classifier(
+        cfg.model, policy.model_block(), input_shape=image_shape, num_classes=num_classes
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def training_rate(cfg, splits, steps: int) -> float:
     """Images per second of ``fit`` on one batch held in memory (no input pipeline)."""
     import keras
     import tensorflow as tf
 
-    from augsweep.augment.policy import build_policy
     from augsweep.data.pipeline import batches
-    from augsweep.models import build_classifier
 
     keras.utils.clear_session()
     keras.utils.set_random_seed(0)
-    model = build_classifier(
-        cfg.model,
-        build_policy(cfg.augment, 0).model_block(),
-        input_shape=splits.image_shape,
-        num_classes=splits.num_classes,
-    )
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model = classifier(cfg, splits.image_shape, splits.num_classes)
     batch = next(iter(batches(splits.train, cfg.trainer.batch_size, splits.num_classes)))
     data = tf.data.Dataset.from_tensors(batch).repeat()
     model.fit(data, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)  # build, trace
@@ -197,21 +214,14 @@ def training_rate(cfg, splits, steps: int) -> float:
 
 def data_section(data_path: Path, image_size: int, steps: int) -> None:
     """Print the input pipeline's throughput next to the training step's."""
-    from hydra import compose, initialize_config_dir
-
-    import augsweep.config  # noqa: F401  (registers the schemas)
     from augsweep.instantiate import build
 
     overrides = [
         "experiment=flowers_overfitting", "dataset=folder", f"dataset.path={data_path}",
         f"dataset.image_size={image_size}",
     ]  # fmt: skip
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-        policies = {
-            name: compose("config", overrides=[*overrides, f"augment={name}"])
-            for name in ("none", "flip_rot_zoom")
-        }
+    cfg = compose(*overrides)
+    policies = {name: compose(*overrides, f"augment={name}") for name in ("none", "flip_rot_zoom")}
     splits = build(cfg.dataset, seed=0, clean_samples=None)
     batch_size = cfg.trainer.batch_size
     cold, cached = pipeline_rate(splits.train, batch_size, splits.num_classes, cache=True)
@@ -312,13 +322,9 @@ def load_photos(path: Path, count: int, size: int):
 
 def policy_config(option: str, setting: str):
     """The composed config of one cell, or None where the backend lacks a technique."""
-    from hydra import compose, initialize_config_dir
-
-    import augsweep.config  # noqa: F401  (registers the schemas)
     from augsweep.config.checks import ConfigError, validate
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"augment={option}", *SETTINGS[setting]])
+    cfg = compose(f"augment={option}", *SETTINGS[setting])
     try:
         validate(cfg)
     except ConfigError:
@@ -340,15 +346,11 @@ def training_throughput(
 
     from augsweep.augment.policy import build_policy
     from augsweep.data.pipeline import batches
-    from augsweep.models import build_classifier
 
     keras.utils.clear_session()
     keras.utils.set_random_seed(0)
     policy = build_policy(cfg.augment, 0)
-    model = build_classifier(
-        cfg.model, policy.model_block(), input_shape=images.shape[1:], num_classes=num_classes
-    )
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model = classifier(cfg, images.shape[1:], num_classes, policy)
     train = batches(
         tf.data.Dataset.from_tensor_slices((images, labels)),
         batch_size,
@@ -419,30 +421,18 @@ def evaluation_times(evaluator, epochs: int) -> tuple[list[float], dict[str, flo
 def features_section(data_path: Path, image_size: int, epochs: int, run_epochs: int) -> None:
     """Print per-epoch evaluation time of a frozen MobileNetV2, cached vs uncached."""
     import keras
-    from hydra import compose, initialize_config_dir
 
-    import augsweep.config  # noqa: F401  (registers the schemas)
-    from augsweep.augment.policy import build_policy
     from augsweep.data.pipeline import input_pipelines
     from augsweep.evaluation import ModelEvaluator, make_evaluator
     from augsweep.instantiate import build
-    from augsweep.models import build_classifier
 
-    overrides = [
+    cfg = compose(
         "dataset=folder", f"dataset.path={data_path}", f"dataset.image_size={image_size}",
         "model=mobilenet_v2", "model.weights=null",  # ImageNet's weights cost the same
-    ]  # fmt: skip
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
+    )  # fmt: skip
     splits = build(cfg.dataset, seed=0, clean_samples=None)
     keras.utils.set_random_seed(0)
-    model = build_classifier(
-        cfg.model,
-        build_policy(cfg.augment, 0).model_block(),
-        input_shape=splits.image_shape,
-        num_classes=splits.num_classes,
-    )
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model = classifier(cfg, splits.image_shape, splits.num_classes)
     _, val, clean = input_pipelines(splits, 32, 0, cfg.trainer.eval_batch_size)
     data = {"val": val, "clean_train": clean}
     images = 0
@@ -566,17 +556,6 @@ def pipeline_ratio(cfg, splits, epochs: int, rounds: int = 2) -> tuple[float, fl
     return max(real), max(memory), min(stall)
 
 
-def compose(*overrides: str):
-    """The project's config with ``overrides``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    import augsweep.config  # noqa: F401  (registers the schemas)
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
-
-
 def pipeline_section(data_path: Path, image_size: int, epochs: int) -> None:
     """Print the real pipeline's training rate against the compute limit, per policy."""
     from augsweep.instantiate import build
@@ -686,19 +665,6 @@ AFFINE_TARGET = {"CPU": 0.85, "GPU": 0.95}
 PLACEMENTS = ("model", "dataset")
 
 
-def composed(overrides: list[str]):
-    """The validated config of ``overrides``."""
-    from hydra import compose, initialize_config_dir
-
-    import augsweep.config  # noqa: F401  (registers the schemas)
-    from augsweep.config.checks import validate
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    validate(cfg)
-    return cfg
-
-
 def augment_alone(cfg, images, batch_size: int, repeats: int = 5) -> tuple[float, float]:
     """Images per second through the policy's per-image layers alone (one traced function):
     the augmentation's share of a training step.
@@ -729,6 +695,8 @@ def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
     """Chained vs fused flip+rotation+zoom against none, per model and placement."""
     import tensorflow as tf
 
+    from augsweep.config.checks import validate
+
     device = "GPU" if tf.config.list_physical_devices("GPU") else "CPU"
     target = AFFINE_TARGET[device]
     for title, model_overrides, size in AFFINE_MODELS:
@@ -737,7 +705,8 @@ def affine_section(flowers: Path, count: int, batch: int, repeats: int) -> None:
         for label, overrides in AFFINE_ROWS:
             speeds = {}
             for placement in PLACEMENTS:
-                cfg = composed([*overrides, *model_overrides, f"augment.placement={placement}"])
+                cfg = compose(*overrides, *model_overrides, f"augment.placement={placement}")
+                validate(cfg)
                 speeds[placement] = training_throughput(
                     cfg, images, labels, num_classes, batch, repeats
                 )

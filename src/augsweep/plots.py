@@ -86,17 +86,8 @@ def comparison(runs: Sequence[Mapping], metric: str, path: Path, title: str = ""
             label=f"{g} ({n} runs)" if n > 1 else next(r["label"] for r in runs if r["group"] == g),
         )
         for g, n in sizes.items()
-    ] + [
-        Line2D([], [], color="gray", linestyle="-", label="validation"),
-        Line2D([], [], color="gray", linestyle="--", label="clean train"),
     ]
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(title or f"{metric}: clean train (dashed) vs validation (solid)")
-    fig.savefig(path, dpi=100)
-    return path
+    return _save_comparison(fig, ax, handles, metric, path, title)
 
 
 def band_comparison(groups: Sequence[Mapping], metric: str, path: Path, title: str = "") -> Path:
@@ -129,13 +120,25 @@ def band_comparison(groups: Sequence[Mapping], metric: str, path: Path, title: s
     handles = [
         Line2D([], [], color=f"C{i % 10}", label=f"{g['label']} (n={g['n']})")
         for i, g in enumerate(groups)
-    ] + [
+    ]
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save_comparison(
+        fig, ax, handles, metric, path, title, ylabel=f"{metric} (mean over seeds, 95% band)"
+    )
+
+
+def _save_comparison(fig, ax, handles, metric: str, path: Path, title: str, ylabel: str = ""):
+    """The axes of a comparison of curves (``handles`` name the colors; the line styles are
+    added), its legend beside it and title; write ``path``."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        *handles,
         Line2D([], [], color="gray", linestyle="-", label="validation"),
         Line2D([], [], color="gray", linestyle="--", label="clean train"),
     ]
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{metric} (mean over seeds, 95% band)")
+    ax.set_ylabel(ylabel or metric)
     ax.grid(alpha=0.3)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title or f"{metric}: clean train (dashed) vs validation (solid)")
