@@ -14,14 +14,16 @@ import tensorflow as tf
 
 from augsweep.augment.layers import AugMix
 from augsweep.augment.policy import Policy, build_policy
+from augsweep.augment.preview import augment_preview
 from augsweep.config.checks import ConfigError, validate
 from augsweep.data.pipeline import input_pipelines
 from augsweep.data.splits import Splits
 from augsweep.models import build_classifier
-from tests.helpers import compose_config, photos
+from tests.helpers import CONF_DIR, compose_config, photos
 
 SHAPE = (24, 24, 3)
 CLASSES = 4
+OPTIONS = sorted(path.stem for path in (CONF_DIR / "augment").glob("*.yaml"))
 
 
 def policy(*overrides: str, seed: int = 0) -> Policy:
@@ -36,6 +38,28 @@ def tiny_splits(n: int = 16) -> Splits:
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     return Splits(ds, ds, ds, [f"c{i}" for i in range(CLASSES)], SHAPE, n, "test", test=ds,
                   num_val=n, num_test=n)  # fmt: skip
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_every_augment_option_composes_builds_and_augments_a_batch(option):
+    # What `-m augment=glob(*)` asks of each option, without a training each: its config
+    # passes the checks (default dataset: digits, one channel) and its policy, wherever
+    # each part runs, augments a batch as training does.
+    chosen = policy(f"augment={option}")
+    images = photos(n=4, size=SHAPE[0], channels=1)
+    labels = np.eye(CLASSES, dtype=np.float32)[np.arange(4) % CLASSES]
+
+    rows, row_labels = augment_preview(chosen, images, labels, draws=1)
+
+    assert rows.shape == (4, 2, *images.shape[1:]) and np.isfinite(rows).all()
+    np.testing.assert_array_equal(rows[:, 0], images)  # the originals, untouched
+    np.testing.assert_allclose(row_labels.sum(axis=-1), 1.0, rtol=1e-5)  # mixed or not
+    # compose's default list is empty: no augmentation; a one-channel image is its own
+    # grayscale.
+    if option in ("none", "compose", "grayscale"):
+        np.testing.assert_array_equal(rows[:, 1], images)
+    else:
+        assert not np.allclose(rows[:, 1], images), f"augment={option} changed nothing"
 
 
 def pipelines(splits: Splits, built: Policy):
