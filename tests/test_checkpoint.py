@@ -10,16 +10,18 @@ import pytest
 
 from augsweep.callbacks import BestWeights
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
+from augsweep.compute import precision
 
 
-def tiny_model(seed: int = 0) -> keras.Model:
+def tiny_model(seed: int = 0, mixed: bool = False) -> keras.Model:
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((4, 4, 1))
-    x = keras.layers.RandomFlip(seed=3)(inputs)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(0.5, seed=4)(x)
-    model = keras.Model(inputs, keras.layers.Dense(2)(x))
-    model.compile(keras.optimizers.Adam(0.01), "mse")
+    with precision(mixed):  # mixed: float16 compute, compile wraps Adam in loss scaling
+        inputs = keras.Input((4, 4, 1))
+        x = keras.layers.RandomFlip(seed=3)(inputs)
+        x = keras.layers.Flatten()(x)
+        x = keras.layers.Dropout(0.5, seed=4)(x)
+        model = keras.Model(inputs, keras.layers.Dense(2, dtype="float32")(x))
+        model.compile(keras.optimizers.Adam(0.01), "mse")
     return model
 
 
@@ -32,16 +34,18 @@ def values(objects) -> list[np.ndarray]:
     return [np.asarray(v.numpy()) for obj in objects for v in obj.variables]
 
 
-def test_restore_brings_back_weights_optimizer_and_seed_states(tmp_path):
+@pytest.mark.parametrize("mixed", [False, True], ids=["float32", "mixed_precision"])
+def test_restore_brings_back_weights_optimizer_and_seed_states(tmp_path, mixed):
     x, y = data()
-    trained = tiny_model()
+    trained = tiny_model(mixed=mixed)
+    assert isinstance(trained.optimizer, keras.optimizers.LossScaleOptimizer) == mixed
     checkpoint = Checkpoint(tmp_path / "ckpt", "run-1")
     trained.fit(x, y, epochs=2, verbose=0,
                 callbacks=[EpochCheckpoint(checkpoint, done=[{"loss": 9.0}])])  # fmt: skip
     saved = values(state_objects(trained))
     assert any("seed_generator_state" in v.path for v in trained.variables)
 
-    fresh = tiny_model(seed=1)
+    fresh = tiny_model(seed=1, mixed=mixed)
     logs = Checkpoint(tmp_path / "ckpt", "run-1").restore(state_objects(fresh))
     assert [set(entry) for entry in logs] == [{"loss"}] * 3 and logs[0] == {"loss": 9.0}
     for before, after in zip(saved, values(state_objects(fresh)), strict=True):

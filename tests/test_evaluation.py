@@ -15,6 +15,7 @@ from augsweep.data.pipeline import batches
 from augsweep.evaluation import make_evaluator
 from augsweep.models import build_classifier
 from augsweep.run import train
+from augsweep.tracking.tags import Tag
 from tests.helpers import SMALL, compose_config, photos
 
 SIZE = 32
@@ -52,10 +53,13 @@ def classifier(*overrides: str) -> keras.Model:
 def test_the_cache_is_off_when_the_backbone_trains_or_is_turned_off(tmp_path):
     data = split_batches()
     tuned = classifier("model.fine_tune_layers=5")
-    assert not make_evaluator(tuned, data, directory=tmp_path).uses_features
+    evaluator = make_evaluator(tuned, data, directory=tmp_path)
+    assert not evaluator.uses_features and evaluator.summary() == "off: no frozen backbone"
     frozen = classifier()
     assert make_evaluator(frozen, data).uses_features
-    assert not make_evaluator(frozen, data, feature_cache="off").uses_features
+    evaluator = make_evaluator(frozen, data, feature_cache="off")
+    assert not evaluator.uses_features
+    assert evaluator.summary() == "off: trainer.feature_cache=off"
     cnn = build_classifier(compose_config().model, augmentation_block([]),
                            input_shape=(SIZE, SIZE, 3), num_classes=CLASSES)  # fmt: skip
     cnn.compile(loss="categorical_crossentropy", metrics=["accuracy"])
@@ -70,6 +74,7 @@ def test_the_next_run_reads_the_features_from_disk_unless_its_data_differs(tmp_p
     expected = first.evaluate("val")
     assert first.evaluate("val") == expected  # every epoch: the backbone ran once
     assert first.cache.backbone_passes == 1
+    assert first.summary() == "on: 1 splits through the backbone, 0 read from disk"
     (entry,) = tmp_path.glob("val-*.npz")
     written = entry.stat().st_mtime_ns
 
@@ -77,6 +82,7 @@ def test_the_next_run_reads_the_features_from_disk_unless_its_data_differs(tmp_p
     again = make_evaluator(model, data, data_key="photos", directory=tmp_path)
     assert again.evaluate("val") == pytest.approx(expected)
     assert again.cache.backbone_passes == 0
+    assert again.summary() == "on: 0 splits through the backbone, 1 read from disk"
     assert entry.stat().st_mtime_ns == written
 
     other = make_evaluator(model, split_batches(seed=1), data_key="other", directory=tmp_path)
@@ -92,7 +98,7 @@ def test_the_next_run_reads_the_features_from_disk_unless_its_data_differs(tmp_p
 
 @pytest.mark.slow
 def test_a_run_logs_the_same_metrics_with_the_cache_as_without(tmp_path, private_cache_dir):
-    logged = {}
+    logged, tags = {}, {}
     for mode in ("auto", "off"):
         uri = f"sqlite:///{tmp_path}/{mode}/mlflow.db"
         small = [o for o in SMALL if not o.startswith("dataset.image_size")]
@@ -101,6 +107,7 @@ def test_a_run_logs_the_same_metrics_with_the_cache_as_without(tmp_path, private
                              f"trainer.feature_cache={mode}", f"tracking.uri={uri}")  # fmt: skip
         run_id = train(cfg).run_id
         client = MlflowClient(uri)
+        tags[mode] = client.get_run(run_id).data.tags[Tag.FEATURE_CACHE]
         logged[mode] = {
             key: [
                 m.value
@@ -120,5 +127,9 @@ def test_a_run_logs_the_same_metrics_with_the_cache_as_without(tmp_path, private
         assert len(logged[mode]["val_accuracy"]) == 2
     for key, values in logged["off"].items():
         assert logged["auto"][key] == pytest.approx(values, abs=1e-4), key
+    assert tags == {
+        "auto": "on: 3 splits through the backbone, 0 read from disk",
+        "off": "off: trainer.feature_cache=off",
+    }
     # The features of the three evaluated splits (val, clean_train, test), kept for the next run.
     assert len(list((private_cache_dir / "features").glob("*.npz"))) == 3

@@ -30,13 +30,19 @@ class ModelEvaluator:
     Args:
         model: The compiled model, with an ``accuracy`` metric.
         batches: Each split's batched ``(images, one_hot_labels)``, never augmented.
+        why: Why no feature cache (for :meth:`summary`).
     """
 
     uses_features = False
 
-    def __init__(self, model: keras.Model, batches: Mapping[str, tf.data.Dataset]):
+    def __init__(self, model: keras.Model, batches: Mapping[str, tf.data.Dataset], why: str = ""):
         self.model = model
         self.batches = dict(batches)
+        self.why = why
+
+    def summary(self) -> str:
+        """Tag ``augsweep.feature_cache``: ``off``, and why."""
+        return f"off: {self.why}" if self.why else "off"
 
     def evaluate(self, part: str) -> dict[str, float]:
         """The model's mean loss and accuracy over split ``part``."""
@@ -76,6 +82,14 @@ class FeatureEvaluator:
         self.cache = cache
         self.batches = dict(batches)
         self.batch_size = batch_size
+
+    def summary(self) -> str:
+        """Tag ``augsweep.feature_cache``: how many splits' features were computed (the
+        backbone ran over them once) and how many were read from disk."""
+        return (
+            f"on: {self.cache.backbone_passes} splits through the backbone, "
+            f"{self.cache.disk_reads} read from disk"
+        )
 
     def evaluate(self, part: str) -> dict[str, float]:
         """The model's mean loss and accuracy over split ``part``, from its features."""
@@ -117,9 +131,11 @@ def make_evaluator(
     Returns:
         A :class:`FeatureEvaluator` or a :class:`ModelEvaluator`.
     """
-    parts = feature_split(model) if feature_cache == "auto" else None
+    if feature_cache != "auto":
+        return ModelEvaluator(model, batches, f"trainer.feature_cache={feature_cache}")
+    parts = feature_split(model)
     if parts is None:
-        return ModelEvaluator(model, batches)
+        return ModelEvaluator(model, batches, "no frozen backbone")
     backbone, head = parts
     cache = FeatureCache(backbone, data_key, directory)
     return FeatureEvaluator(model, head, cache, batches, batch_size)

@@ -242,6 +242,7 @@ def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_
     spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
     check_diverged(history)
     summary = summarize(history) | held_out_metrics(best, evaluator)
+    mlflow.set_tag(Tag.FEATURE_CACHE, evaluator.summary())
     # At the best epoch's step, before the model is logged: the logged model (the best
     # epoch's weights, the ones tested) carries the metrics of its step.
     mlflow.log_metrics(summary, step=int(summary["best_epoch"]))

@@ -65,6 +65,7 @@ class FeatureCache:
 
     Attributes:
         backbone_passes: How many splits the backbone ran over (0: all came from disk).
+        disk_reads: How many splits were read from disk.
     """
 
     def __init__(self, backbone: keras.Model, data_key: str, directory: Path | None = None):
@@ -72,6 +73,7 @@ class FeatureCache:
         self.data_key = data_key
         self.directory = Path(directory) if directory is not None else None
         self.backbone_passes = 0
+        self.disk_reads = 0
         self._identity: str | None = None
         self._memory: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -93,6 +95,8 @@ class FeatureCache:
                 stored = self._compute(batches)
                 if path is not None:
                     _save(path, *stored)
+            else:
+                self.disk_reads += 1
             self._memory[part] = stored
         return self._memory[part]
 

@@ -37,3 +37,4 @@ class Tag:
     # How the run computed (augsweep.compute):
     JIT_COMPILE = "augsweep.jit_compile"  # "on: ..." or "off: ..." and why
     COMPUTE_DTYPE = "augsweep.compute_dtype"  # the body's compute dtype: float32 or float16
+    FEATURE_CACHE = "augsweep.feature_cache"  # "on: N splits computed, M read" or "off: why"
