@@ -48,7 +48,8 @@ if [[ $quick == 1 ]]; then
     for class_dir in "$data"/*/; do
         class=$(basename "$class_dir")
         mkdir "$subset/$class"
-        find "$(cd "$class_dir" && pwd)" -maxdepth 1 -type f | sort | head -16 |
+        # awk, not head: head would stop reading, and sort, cut off, fail the pipeline.
+        find "$(cd "$class_dir" && pwd)" -maxdepth 1 -type f | sort | awk 'NR <= 16' |
             while read -r file; do ln -s "$file" "$subset/$class/"; done
     done
     data=$subset
