@@ -81,13 +81,14 @@ def train_once(
         metrics=["accuracy"],
     )
     with tempfile.TemporaryDirectory() as tmp:
-        extra = [SameWork(batches(splits.clean_train, 256, splits.num_classes), Path(tmp))]
+        # Built only with same_work: the plain baseline does nothing a bare script would not.
+        clean = batches(splits.clean_train, 256, splits.num_classes) if same_work else None
         model.fit(
             batches(splits.train, batch_size, splits.num_classes, shuffle_seed=seed),
             validation_data=batches(splits.val, 256, splits.num_classes),
             epochs=epochs,
             verbose=0,
-            callbacks=extra if same_work else [],
+            callbacks=[SameWork(clean, Path(tmp))] if same_work else [],
         )
     if same_work:
         model.evaluate(batches(splits.test, 256, splits.num_classes), verbose=0)

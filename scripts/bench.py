@@ -186,7 +186,8 @@ def classifier(cfg, image_shape, num_classes: int, policy=None):
     from augsweep.augment.policy import build_policy
     from augsweep.models import build_classifier
 
-    policy = policy or build_policy(cfg.augment, 0)
+    if policy is None:
+        policy = build_policy(cfg.augment, 0)
     model = build_classifier(
         cfg.model, policy.model_block(), input_shape=image_shape, num_classes=num_classes
     )
