@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from augsweep.config.run_key import run_key
 from augsweep.data.digits import load_digits
+from augsweep.outcomes import Outcome
 from augsweep.run import train
 from augsweep.tracking import store
 from augsweep.tracking.relaunch import owner_alive, plan_run
@@ -129,12 +130,12 @@ def assert_same_as_uninterrupted(tmp_path, client: MlflowClient, run_id: str) ->
 @pytest.mark.slow
 def test_rerun_makes_a_new_run_of_the_same_key(small_cfg, tracking_uri):
     first = train(small_cfg("trainer.epochs=1"))
-    assert first.action == "trained"
+    assert first.outcome == "trained"
     skipped = train(small_cfg("trainer.epochs=1"))
-    assert (skipped.action, skipped.run_id) == ("skipped", first.run_id)
+    assert (skipped.outcome, skipped.run_id) == ("skipped", first.run_id)
     assert skipped.summary == pytest.approx(first.summary)
     again = train(small_cfg("trainer.epochs=1", "rerun=true"))
-    assert again.action == "trained" and again.run_id != first.run_id
+    assert again.outcome == "trained" and again.run_id != first.run_id
     client = MlflowClient(tracking_uri)
     runs = client.search_runs(["1"])
     assert len(runs) == 2 and len({r.data.tags[Tag.RUN_KEY] for r in runs}) == 1
@@ -152,7 +153,7 @@ def test_changed_data_trains_a_new_run_and_keeps_the_old_one(tmp_path, tracking_
     first = train(compose_config(*overrides))
     class_folder(root, "green", 4)  # new photos under the same path: other data
     second = train(compose_config(*overrides))
-    assert second.action == "trained" and second.run_id != first.run_id
+    assert second.outcome == "trained" and second.run_id != first.run_id
     client = MlflowClient(tracking_uri)
     new, old = client.get_run(second.run_id), client.get_run(first.run_id)
     assert new.data.tags[Tag.PREVIOUS_RUN] == first.run_id
@@ -202,7 +203,7 @@ def test_a_run_alive_elsewhere_is_not_trained_twice(small_cfg, tracking_uri):
     cfg = small_cfg("trainer.epochs=1")
     run_id = make_running_run(tracking_uri, cfg, store.owner_tags())  # this process: alive
     outcome = train(cfg)
-    assert (outcome.action, outcome.run_id) == ("elsewhere", run_id)
+    assert (outcome.outcome, outcome.run_id) == ("elsewhere", run_id)
     assert f"running as run {run_id}" in outcome.detail
     client = MlflowClient(tracking_uri)
     assert len(client.search_runs(["1"])) == 1
@@ -215,7 +216,7 @@ def test_a_run_whose_owner_died_is_reaped_and_resumed(small_cfg, tracking_uri):
     owner = {**store.owner_tags(), Tag.OWNER: f"{store.boot_id()}:{dead_pid()}"}
     run_id = make_running_run(tracking_uri, cfg, owner)
     outcome = train(cfg)
-    assert (outcome.action, outcome.run_id) == ("resumed", run_id)
+    assert (outcome.outcome, outcome.run_id) == ("resumed", run_id)
     run = MlflowClient(tracking_uri).get_run(run_id)
     assert run.info.status == "FINISHED" and "its process died" not in run.data.tags.get(
         "error", ""
@@ -246,8 +247,8 @@ def test_a_diverged_run_is_not_retried_unless_rerun(small_cfg, tracking_uri):
     client.set_terminated(run_id, "FAILED")
     fingerprint = client.get_run(run_id).data.tags[Tag.DATA_FINGERPRINT]
     plan = plan_run(client, "1", run_key(cfg), fingerprint)
-    assert plan.action == "skip" and "rerun=true trains it again" in plan.reason
-    assert plan_run(client, "1", run_key(cfg), fingerprint, rerun=True).action == "new"
+    assert plan.action == Outcome.SKIPPED and "rerun=true trains it again" in plan.reason
+    assert plan_run(client, "1", run_key(cfg), fingerprint, rerun=True).action == Outcome.TRAINED
 
 
 @pytest.mark.slow

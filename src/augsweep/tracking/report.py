@@ -27,15 +27,11 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from augsweep import plots
+from augsweep import metrics, plots
+from augsweep.outcomes import Outcome
 from augsweep.tracking import report_html, stats, store
 from augsweep.tracking.tags import Tag
 
-CURVE_KEYS = ("clean_accuracy", "val_accuracy", "clean_loss", "val_loss")
-METRIC_COLUMNS = (
-    "best_val_accuracy", "final_clean_accuracy", "final_val_accuracy", "final_gap",
-    "test_accuracy",
-)  # fmt: skip
 COLUMNS = (
     "run_name", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "test_accuracy", "epochs",
@@ -46,13 +42,6 @@ REPORT_FILES = (
     "summary.md", "report.html",
 )  # fmt: skip
 FOREST_FILE = "differences.png"  # only with a paired comparison
-LABELS = {
-    "best_val_accuracy": "best val acc.",
-    "final_val_accuracy": "final val acc.",
-    "final_clean_accuracy": "final clean-train acc.",
-    "final_gap": "final gap",
-    "test_accuracy": "test acc.",
-}
 
 
 @dataclass
@@ -80,7 +69,7 @@ class RunRecord:
             "augment": data.tags.get(Tag.AUGMENT, ""),
             "seed": data.params.get("seed", ""),
             "status": info.status,
-            **{key: data.metrics.get(key) for key in METRIC_COLUMNS},
+            **{key: data.metrics.get(key) for key in metrics.COMPARED},
             "best_epoch": int(best_epoch) if best_epoch is not None else None,
             "epochs": len(self.history.get("val_accuracy", [])),
             "duration_s": round(duration, 1) if duration is not None else None,
@@ -126,9 +115,9 @@ def job_table(parent_tags: dict[str, str], names: Sequence[str] = ()) -> list[di
     }
     table = []
     for num in range(max(len(names), max(records, default=-1) + 1)):
-        record = records.get(num, {"outcome": "not started"})
-        if record.get("outcome") == "started":
-            record = {**record, "outcome": "killed", "error": "its process ended mid-job"}
+        record = records.get(num, {"outcome": Outcome.NOT_STARTED})
+        if record.get("outcome") == Outcome.STARTED:
+            record = {**record, "outcome": Outcome.KILLED, "error": "its process ended mid-job"}
         table.append(
             {
                 "job": num,
@@ -153,7 +142,7 @@ def load_records(
     records = []
     for run in runs:
         history = {}
-        for key in CURVE_KEYS:
+        for key in metrics.CURVES:
             # One value per step: MLflow logs a logged model's metrics again at its step
             # (the last epoch), with the model's id.
             points = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}
@@ -284,7 +273,7 @@ def _band(group: stats.Group, records, metric: str) -> dict:
 def _forest_plot(analysis: stats.Analysis, path: Path, title: str) -> Path | None:
     """Paired differences vs the baseline with their intervals (None: nothing to draw)."""
     panels = {}
-    for metric, _ in stats.PAIRED_METRICS:
+    for metric, _ in metrics.PAIRED:
         rows = [
             (c.group.label, p.diff.mean, p.diff.low, p.diff.high)
             for c in analysis.comparisons
@@ -293,7 +282,7 @@ def _forest_plot(analysis: stats.Analysis, path: Path, title: str) -> Path | Non
         ]
         if rows:
             better = "smaller is better" if metric == "final_gap" else "higher is better"
-            panels[f"Δ {LABELS[metric]} ({better})"] = rows
+            panels[f"Δ {metrics.LABELS[metric]} ({better})"] = rows
     if not panels:
         path.unlink(missing_ok=True)
         return None
@@ -319,8 +308,8 @@ def fmt_p(p: float | None) -> str:
 def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
     """The paired comparisons: per group and metric, difference [CI], p and verdict."""
     header = ["group", "baseline", "pairs"]
-    for metric, _ in stats.PAIRED_METRICS:
-        header += [f"Δ {LABELS[metric]} [95% CI]", "p", "verdict"]
+    for metric, _ in metrics.PAIRED:
+        header += [f"Δ {metrics.LABELS[metric]} [95% CI]", "p", "verdict"]
     rows = []
     for comparison in analysis.comparisons:
         row = [comparison.group.label, comparison.baseline.label, str(len(comparison.seeds))]
@@ -332,9 +321,9 @@ def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]
 
 def group_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
     """Per group: finished runs and each metric's mean [95% CI]."""
-    header = ["group", "n"] + [LABELS[m] for m in stats.GROUP_METRICS]
+    header = ["group", "n"] + [metrics.LABELS[m] for m in metrics.COMPARED]
     rows = [
-        [g.label, str(len(g.runs))] + [fmt_interval(g.stats[m]) for m in stats.GROUP_METRICS]
+        [g.label, str(len(g.runs))] + [fmt_interval(g.stats[m]) for m in metrics.COMPARED]
         for g in analysis.groups
     ]
     return header, rows
@@ -371,7 +360,7 @@ def _write_groups_csv(analysis: stats.Analysis, path: Path) -> Path:
     rows = []
     for group in analysis.groups:
         row = {"group": group.label, "n": len(group.runs)}
-        for metric in stats.GROUP_METRICS:
+        for metric in metrics.COMPARED:
             interval = group.stats[metric]
             row |= {
                 f"{metric}_mean": interval.mean if interval.n else None,
