@@ -1,6 +1,7 @@
 """A tiny HTTP server on 127.0.0.1 standing in for an ``mlflow server`` where a real one is
-too slow to start: it answers ``/health`` with a chosen status and ``{}`` to every other
-request, and keeps what it was sent."""
+too slow to start: it answers ``/health`` with a chosen status, every MLflow REST call
+(``/api/...``) with ``{}`` (or with a chosen error), anything else with 404, and keeps what it
+was sent."""
 
 from __future__ import annotations
 
@@ -14,18 +15,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 @dataclass
 class Stub:
-    """The running server: its ``uri``, the ``/health`` status it answers, and the requests
-    it got as ``(method, path, JSON body or None)``."""
+    """The running server: its ``uri``, the statuses it answers ``/health`` and the REST API
+    with, and the requests it got as ``(method, path, JSON body or None)``."""
 
     uri: str = ""
     health_status: int = 200
+    api_status: int = 200
     requests: list[tuple[str, str, object]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
-def stub_server(health_status: int = 200, prefix: str = "") -> Iterator[Stub]:
-    """A started :class:`Stub` (under URL path ``prefix``), shut down at the end."""
-    stub = Stub(health_status=health_status)
+def stub_server(
+    health_status: int = 200, api_status: int = 200, prefix: str = ""
+) -> Iterator[Stub]:
+    """A started :class:`Stub` (under URL path ``prefix``), shut down at the end.
+
+    Args:
+        health_status: What ``/health`` answers (200: ``OK``).
+        api_status: What the REST API answers: 200 (``{}``) or an error, which MLflow's
+            client raises without retrying for a 4xx.
+        prefix: The server's static prefix (``--static-prefix``).
+    """
+    stub = Stub(health_status=health_status, api_status=api_status)
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
@@ -34,8 +45,13 @@ def stub_server(health_status: int = 200, prefix: str = "") -> Iterator[Stub]:
             stub.requests.append((self.command, self.path, json.loads(body) if body else None))
             if self.path == f"{prefix}/health":
                 status, text = stub.health_status, b"OK"
-            else:
+            elif self.path.startswith(f"{prefix}/api/") and stub.api_status == 200:
                 status, text = 200, b"{}"
+            elif self.path.startswith(f"{prefix}/api/"):
+                error = {"error_code": "INVALID_PARAMETER_VALUE", "message": "refused by the stub"}
+                status, text = stub.api_status, json.dumps(error).encode()
+            else:
+                status, text = 404, b"not found"
             self.send_response(status)
             self.send_header("Content-Length", str(len(text)))
             self.end_headers()

@@ -22,17 +22,15 @@ def restore_mlflow_http_settings(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.mark.parametrize("slash", ["", "/"], ids=["plain", "trailing_slash"])
-def test_a_server_answering_its_health_check_is_accepted(slash):
-    with stub_server() as server:
+@pytest.mark.parametrize(
+    "prefix,slash",
+    [("", ""), ("/mlflow", ""), ("/mlflow", "/")],
+    ids=["plain", "static_prefix", "static_prefix_and_trailing_slash"],
+)
+def test_a_server_answering_its_health_check_is_accepted(prefix, slash):
+    with stub_server(prefix=prefix) as server:
         check_store(server.uri + slash)
-        assert [path for _, path, _ in server.requests] == ["/health"]
-
-
-def test_a_server_behind_a_path_prefix_is_asked_at_its_own_health_check():
-    with stub_server(prefix="/mlflow") as server:
-        check_store(server.uri)
-        assert [path for _, path, _ in server.requests] == ["/mlflow/health"]
+        assert [path for _, path, _ in server.requests] == [f"{prefix}/health"]
 
 
 def test_no_server_listening_fails_at_once_naming_the_uri_and_how_to_start_one():

@@ -40,19 +40,29 @@ def spool(cache_dir: Path, uri: str, run_id: str) -> Path:
 
 
 def test_a_launch_sends_the_spools_of_its_server_and_leaves_the_others(private_cache_dir, capsys):
-    elsewhere = spool(private_cache_dir, f"http://127.0.0.1:{free_port()}", "run-elsewhere")
-    with stub_server() as server:
+    with stub_server() as server, stub_server() as other:
         ours = spool(private_cache_dir, server.uri, "run-ours")
+        theirs = spool(private_cache_dir, other.uri, "run-theirs")
         prepare_store(server.uri)
     sent = {path: body for method, path, body in server.requests if method == "POST"}
     assert sent["/api/2.0/mlflow/runs/log-batch"]["metrics"] == [
         {"key": "val_accuracy", "value": 0.75, "timestamp": 1000, "step": 3}
     ]
     assert sent["/api/2.0/mlflow/runs/update"]["status"] == "FINISHED"
-    assert not ours.exists() and elsewhere.exists()
-    assert f"sent the spool of run run-ours to {server.uri}: 1 epoch records, status FINISHED" in (
-        capsys.readouterr().out
-    )
+    assert not ours.exists()
+    assert theirs.exists() and other.requests == []  # the other server's runs wait for it
+    said = [line for line in capsys.readouterr().out.splitlines() if "spool" in line]
+    assert said == [
+        f"sent the spool of run run-ours to {server.uri}: 1 epoch records, status FINISHED"
+    ]
+
+
+def test_a_spool_the_server_refuses_stays_and_is_not_reported_sent(private_cache_dir, capsys):
+    with stub_server(api_status=400) as server:
+        kept = spool(private_cache_dir, server.uri, "run-1")
+        prepare_store(server.uri)
+    assert any(path.startswith("/api/") for _, path, _ in server.requests)  # it was tried
+    assert kept.exists() and "sent the spool" not in capsys.readouterr().out
 
 
 def test_a_server_that_does_not_answer_fails_the_launch_and_its_spool_stays(
