@@ -15,6 +15,7 @@ partial copy, a disk error) is ignored and computed again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -123,7 +124,7 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     try:
         with np.load(path) as stored:
             features, labels = stored["features"], stored["labels"]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no entry (or no folder) yet
         return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         log.warning("feature cache %s unreadable (%s): computing the features again", path, error)
@@ -144,4 +145,5 @@ def _save(path: Path, features: np.ndarray, labels: np.ndarray) -> None:
         os.replace(temporary, path)
     except OSError as error:
         log.warning("feature cache %s not written (%s)", path, error)
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # ENOTDIR too: the folder may lie under a file
+            temporary.unlink(missing_ok=True)
