@@ -50,6 +50,7 @@ def _schedule(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return schedule.run_parsed(args, parser)
 
 
+COMMAND_DEST = "augsweep_command"
 RUNS = {"report": _report, "reap": _reap, "sync": _sync, "schedule": _schedule}
 
 
@@ -61,7 +62,8 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
         epilog=TRAINING,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Its own dest: `augsweep schedule --command ...` has an option named command.
+    commands = top.add_subparsers(dest=COMMAND_DEST, metavar="COMMAND", required=True)
     parsers = {
         name: command_args.configure(commands.add_parser(name, help=command.summary), command)
         for name, command in command_args.COMMANDS.items()
@@ -73,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``augsweep COMMAND [options]``; returns the command's exit code."""
     top, parsers = parser()
     args = top.parse_args(argv)
-    return RUNS[args.command](args, parsers[args.command])
+    name = getattr(args, COMMAND_DEST)
+    return RUNS[name](args, parsers[name])
 
 
 if __name__ == "__main__":
