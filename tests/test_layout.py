@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,159 @@ def test_the_report_never_reaches_the_sweep_that_drives_it():
 
 def test_models_never_import_augmentation():
     assert not {m for m in reachable("augsweep.models") if m.startswith("augsweep.augment")}
+
+
+# The floors of docs/architecture.md, lowest first: a module imports from its own floor or
+# the floors below it, never from one above. A module is on the floor of the longest prefix
+# listed here; a module that no prefix names fails the test below (put it on the map).
+FLOORS = (
+    (
+        "ground",
+        (
+            "augsweep",
+            "augsweep.errors",
+            "augsweep.outcomes",
+            "augsweep.metrics",
+            "augsweep.overrides",
+            "augsweep.paths",
+            "augsweep.instantiate",
+            "augsweep.downloads",
+            "augsweep.resources",
+            "augsweep.worker",
+            "augsweep.tracking.uri",
+            "augsweep.tracking.tags",
+            "augsweep.command_args",
+        ),
+    ),
+    ("config", ("augsweep.config",)),
+    (
+        "parts",
+        (
+            "augsweep.data",
+            "augsweep.augment",
+            "augsweep.models",
+            "augsweep.plots",
+            "augsweep.compute",
+            "augsweep.checkpoint",
+            "augsweep.callbacks",
+            "augsweep.evaluation",
+        ),
+    ),
+    ("tracking", ("augsweep.tracking",)),
+    ("run", ("augsweep.run",)),
+    ("commands", ("augsweep.cli", "augsweep.commands", "augsweep.schedule")),
+)
+# Modules that the command line imports before it knows the config is good: stdlib only at
+# module level (a function may import more once it runs).
+STDLIB_ONLY = (
+    "augsweep.errors",
+    "augsweep.paths",
+    "augsweep.outcomes",
+    "augsweep.metrics",
+    "augsweep.overrides",
+    "augsweep.resources",
+    "augsweep.worker",
+    "augsweep.schedule",
+    "augsweep.tracking.uri",
+    "augsweep.tracking.tags",
+    "augsweep.tracking.probe",
+    "augsweep.tracking.ui",
+    "augsweep.command_args",
+    "augsweep.commands",
+)
+HEAVY = ("tensorflow", "keras", "mlflow")
+
+
+def floor(module: str) -> int:
+    """The floor number of ``module``: that of the longest prefix of :data:`FLOORS`."""
+    best, found = -1, None
+    for number, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), number
+    if found is None:
+        raise KeyError(module)
+    return found
+
+
+def test_every_module_is_on_a_floor_of_the_map():
+    assert [m for m in MODULES if m != "augsweep" and floor(m) == 0 and m not in FLOORS[0][1]] == []
+    unplaced = []
+    for module in MODULES:
+        try:
+            floor(module)
+        except KeyError:
+            unplaced.append(module)
+    assert unplaced == []
+
+
+def test_no_import_goes_up_a_floor():
+    upward = [
+        f"{module} ({FLOORS[floor(module)][0]}) -> {target} ({FLOORS[floor(target)][0]})"
+        for module, targets in GRAPH.items()
+        for target in targets
+        if floor(target) > floor(module)
+    ]
+    assert upward == []
+
+
+def test_the_floor_check_finds_an_upward_import():
+    assert floor("augsweep.config.checks") < floor("augsweep.augment.policy")
+    assert floor("augsweep.tracking.report") > floor("augsweep.plots")
+
+
+def test_config_imports_nothing_from_augment_and_data_nothing_from_augment():
+    for package in ("augsweep.config", "augsweep.data"):
+        importers = [m for m in MODULES if m == package or m.startswith(package + ".")]
+        reached = {t for m in importers for t in GRAPH[m]}
+        assert not {t for t in reached if t.startswith("augsweep.augment")}, package
+
+
+def module_level_imports(module: str) -> set[str]:
+    """What ``module`` imports at module level (not inside functions): top-level packages
+    outside augsweep, and augsweep modules by name."""
+    found = set()
+    for node in ast.parse(MODULES[module].read_text()).body:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.split(".")[0] != "augsweep":
+                found.add(name.split(".")[0])
+                continue
+            while name not in MODULES:
+                name = name.rpartition(".")[0]
+            found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("module", STDLIB_ONLY)
+def test_the_modules_used_before_the_config_is_checked_are_stdlib_only(module):
+    allowed = set(sys.stdlib_module_names) | set(STDLIB_ONLY) | {"augsweep"}
+    assert module_level_imports(module) - allowed == set()
+
+
+def test_the_stdlib_check_finds_a_heavier_import():
+    assert "augsweep.tracking.spool" in module_level_imports("augsweep.tracking.store")
+    assert "mlflow" in module_level_imports("augsweep.tracking.store")
+
+
+def test_package_inits_and_the_command_line_import_nothing_heavy():
+    # Checking a config (cli.run_job) happens before TensorFlow, Keras or MLflow loads.
+    # Package __init__ files import nothing heavy, but augment.layers, whose import
+    # registers its layers with Keras.
+    packages = [m for m, p in MODULES.items() if p.name == "__init__.py"]
+    packages.remove("augsweep.augment.layers")
+    code = (
+        "import sys\n"
+        f"for name in {[*packages, 'augsweep.cli', 'augsweep.config.checks']!r}:\n"
+        "    __import__(name)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

@@ -17,7 +17,7 @@ from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches, eval_batches
 from augsweep.evaluation import ModelEvaluator
-from augsweep.run import _compiled_model, learning_rate, logged_params, run_tags, summarize, train
+from augsweep.run import compiled_model, learning_rate, logged_params, run_tags, summarize, train
 from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
 from tests.helpers import SMALL, arrays, compose_config, sigterm_after_first_epoch
@@ -135,7 +135,7 @@ def test_the_test_split_is_evaluated_on_its_images_as_they_are():
     noisy = np.asarray(policy.model_block()(images, training=True))
     assert np.all(np.abs(noisy - images).max(axis=(1, 2, 3)) > 1)
     # ...leaves the test evaluation alone: its loss is that of the images as they are.
-    model, _ = _compiled_model(cfg, splits, policy)
+    model, _ = compiled_model(cfg.model, cfg.trainer, splits, policy)
     result = ModelEvaluator(model, {"test": eval_batches(splits, "test", 64)}).evaluate("test")
     probabilities = model.predict(images, verbose=0)
     picked = probabilities[np.arange(len(labels)), labels]

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 import keras
 import numpy as np
 
+from augsweep.errors import DIVERGED_PREFIX, InputError
+
 
 class Validation(keras.callbacks.Callback):
     """After each epoch, add ``val_loss`` and ``val_accuracy`` to the epoch's logs.
@@ -124,10 +126,10 @@ class EpochLogger(keras.callbacks.Callback):
         return metrics
 
 
-class TrainingDiverged(ArithmeticError):
+class TrainingDiverged(InputError, ArithmeticError):
     """The loss became NaN or infinite: the run stops at once and ends FAILED.
 
-    Its ``error_tag`` (the run's ``error`` tag) reads ``diverged: loss is NaN at epoch 3``.
+    Its ``tag`` (the run's ``error`` tag) reads ``diverged: loss is NaN at epoch 3``.
 
     Args:
         epoch: The 0-based epoch in which the loss stopped being finite.
@@ -137,9 +139,9 @@ class TrainingDiverged(ArithmeticError):
     def __init__(self, epoch: int, loss: float):
         self.epoch = epoch
         shown = "NaN" if math.isnan(loss) else ("inf" if loss > 0 else "-inf")
-        self.error_tag = f"diverged: loss is {shown} at epoch {epoch}"
+        self.tag = f"{DIVERGED_PREFIX} loss is {shown} at epoch {epoch}"
         super().__init__(
-            f"{self.error_tag}; lower trainer.learning_rate (now the run's metrics stop there)"
+            f"{self.tag}; lower trainer.learning_rate (now the run's metrics stop there)"
         )
 
 

@@ -28,18 +28,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from augsweep.config.checks import ConfigError, validate
-from augsweep.errors import first_line, unwrap
+from augsweep import metrics
+from augsweep.config.checks import validate
+from augsweep.errors import first_line, is_input_error, unwrap
+from augsweep.outcomes import Outcome
+from augsweep.overrides import override_key
 from augsweep.resources import gpu_slot
-from augsweep.tracking.probe import StoreUnavailable
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
 from augsweep.worker import frozen_imports, start_clean
 
 log = logging.getLogger(__name__)
 
-EXIT_FAILED = 1
-EXIT_CONFIG_ERROR = 2  # as argparse
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
@@ -72,9 +72,9 @@ def run_job(cfg: DictConfig) -> float:
         validate(cfg)
         prepare_store(cfg.tracking.uri)  # an unreachable store: one message, exit 1
         job.start()
-        outcome = _train_in_slot(cfg, sweep, job)
+        result = _train_in_slot(cfg, sweep, job)
     except KeyboardInterrupt:
-        job.end("killed", error="interrupted (Ctrl-C or SIGTERM)")
+        job.end(Outcome.KILLED, error="interrupted (Ctrl-C or SIGTERM)")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as error:
         job.failed(error)
@@ -82,13 +82,13 @@ def run_job(cfg: DictConfig) -> float:
             _exit_for(error)
         # The sweep goes on; it exits 1 at its end (SweepTracker). A traceback is logged
         # only for what is not an error of the input.
-        log.error("%s", error, exc_info=None if _is_input_error(error) else error)
+        log.error("%s", error, exc_info=None if is_input_error(error) else error)
         return math.nan
-    job.end(outcome.action, run_id=outcome.run_id, detail=outcome.detail,
-            seconds=outcome.seconds, summary=outcome.summary)  # fmt: skip
-    if sweep is None and outcome.run_id:
-        print(_where_to_look(cfg, outcome.run_id))
-    return outcome.summary.get("best_val_accuracy", math.nan)
+    job.end(result.outcome, run_id=result.run_id, detail=result.detail,
+            seconds=result.seconds, summary=result.summary)  # fmt: skip
+    if sweep is None and result.run_id:
+        print(_where_to_look(cfg, result.run_id))
+    return result.summary.get(metrics.BEST_VAL_ACCURACY, math.nan)
 
 
 def _where_to_look(cfg: DictConfig, run_id: str) -> str:
@@ -114,31 +114,20 @@ def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):
 
     with gpu_slot(cfg.resources, on_wait=waiting) as slot:
         with frozen_imports():  # TensorFlow: only once the config is good
-            from augsweep.run import train
+            from augsweep.run import train_checked
 
-        return train(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
+        # validated above (run_job), before TensorFlow was imported
+        return train_checked(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
 
 
 def _exit_for(error: Exception) -> None:
     """A single run's failure: a clear message and its exit code for errors of the input;
     Hydra's report (with traceback) for anything unexpected."""
-    if not _is_input_error(error):
+    if not is_input_error(error):
         raise error
-    print(f"augsweep: {unwrap(error)}", file=sys.stderr)
-    code = EXIT_CONFIG_ERROR if isinstance(error, ConfigError) else EXIT_FAILED
-    raise SystemExit(code) from None
-
-
-def _is_input_error(error: Exception) -> bool:
-    """Errors that say what to change (config, data, weights, a diverged loss)."""
-    if isinstance(error, (ConfigError, StoreUnavailable)):
-        return True  # before TensorFlow is imported: nothing below is loaded yet
-    from augsweep.callbacks import TrainingDiverged
-    from augsweep.data.preflight import DatasetError
-    from augsweep.models import WeightsUnavailable
-
-    known = (DatasetError, WeightsUnavailable, TrainingDiverged)
-    return isinstance(unwrap(error), known)
+    error = unwrap(error)
+    print(f"augsweep: {error}", file=sys.stderr)
+    raise SystemExit(error.exit_code) from None
 
 
 class Job:
@@ -167,16 +156,16 @@ class Job:
     def start(self) -> None:
         self.started = time.monotonic()
         print(f"{self.label}: started", flush=True)
-        self._record(outcome="started")
+        self._record(outcome=Outcome.STARTED)
 
     def failed(self, error: BaseException) -> None:
-        self.end("failed", error=first_line(error))
+        self.end(Outcome.FAILED, error=first_line(error))
 
-    def end(self, outcome: str, **fields) -> None:
+    def end(self, outcome: Outcome, **fields) -> None:
         """Say and record what became of the job.
 
         Args:
-            outcome: One of ``augsweep.tracking.sweep.OUTCOMES``.
+            outcome: What became of it.
             **fields: ``run_id``, ``detail``, ``error``, ``seconds``, ``summary``.
         """
         summary = fields.pop("summary", None) or {}
@@ -193,7 +182,7 @@ class Job:
             record_job(self.sweep, self.num, record)
 
 
-def describe(outcome: str, fields: dict, summary: dict) -> str:
+def describe(outcome: Outcome, fields: dict, summary: dict) -> str:
     """``trained in 41 s (best val accuracy 0.8911, test accuracy 0.8750, final gap
     0.0833)``, ``skipped (finished run ...)``, ..."""
     seconds = f"{fields['seconds']:.0f} s"
@@ -203,15 +192,14 @@ def describe(outcome: str, fields: dict, summary: dict) -> str:
         if "test_accuracy" in summary:  # runs logged before the test split have none
             result += f"test accuracy {summary['test_accuracy']:.4f}, "
         result += f"final gap {summary.get('final_gap', math.nan):.4f})"
-    if outcome == "trained":
-        return f"trained in {seconds}{result}"
-    if outcome == "resumed":
-        return f"resumed {fields.get('detail', '')}, done in {seconds}{result}"
-    if outcome == "skipped":
-        return f"skipped ({fields.get('detail', '')}){result}"
-    if outcome == "elsewhere":
-        return f"skipped: {fields.get('detail', '')}"
-    return f"{outcome} after {seconds}: {fields.get('error', '')}"
+    detail = fields.get("detail", "")
+    done = {
+        Outcome.TRAINED: f"trained in {seconds}{result}",
+        Outcome.RESUMED: f"resumed {detail}, done in {seconds}{result}",
+        Outcome.SKIPPED: f"skipped ({detail}){result}",
+        Outcome.ELSEWHERE: f"skipped: {detail}",
+    }
+    return done.get(outcome) or f"{outcome} after {seconds}: {fields.get('error', '')}"
 
 
 def run_name(overrides: list[str], sweep: SweepInfo | None, cfg: DictConfig) -> str:
@@ -233,7 +221,7 @@ def readable_overrides(overrides: list[str], augment_name: str) -> list[str]:
     Returns:
         The overrides to show in the run name.
     """
-    keys = [item.split("=", 1)[0].lstrip("+~") for item in overrides]
+    keys = [override_key(item) for item in overrides]
     if "augment.use" not in keys:
         return list(overrides)
     shown = []

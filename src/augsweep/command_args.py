@@ -2,10 +2,11 @@
 them (``--tracking-uri`` wherever a store is named; ``--experiment`` and ``--sweep-id``
 wherever an experiment or a sweep is chosen).
 
-Standard library only, and no command's module is imported here but ``schedule`` (standard
-library too): ``augsweep --help`` loads neither MLflow nor TensorFlow. The program is
-:mod:`augsweep.commands`; each command's ``python -m`` form parses the same options
-(:func:`run_module`).
+Standard library only, and no command's module is imported here: ``augsweep --help`` loads
+neither MLflow nor TensorFlow, and the commands' modules (``tracking.report``, ``reap``,
+``sync``) import this one for their ``python -m`` forms (:func:`run_module`), which parse the
+same options. The program is :mod:`augsweep.commands`; ``augsweep schedule`` takes the options
+of :mod:`augsweep.schedule`, which are its own.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
+from augsweep.tracking.uri import DEFAULT_URI
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Command:
 
 def add_tracking_uri(
     parser: argparse.ArgumentParser,
-    default: str | None = DEFAULT_TRACKING_URI,
+    default: str | None = DEFAULT_URI,
     help: str = "MLflow tracking URI (default: %(default)s)",
 ) -> None:
     """``--tracking-uri``: the store (a SQLite URI or a server's http(s) URL)."""
@@ -78,13 +79,6 @@ def sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uri", dest="tracking_uri", help=argparse.SUPPRESS)
 
 
-def schedule_arguments(parser: argparse.ArgumentParser) -> None:
-    """``augsweep schedule``: :func:`augsweep.schedule.add_arguments`."""
-    from augsweep import schedule
-
-    schedule.add_arguments(parser, prog=parser.prog)
-
-
 COMMANDS = {
     command.name: command
     for command in (
@@ -119,15 +113,6 @@ COMMANDS = {
             "Exit code: 0 when nothing is left to send, 1 otherwise.",
             sync_arguments,
             "augsweep.tracking.sync",
-        ),
-        Command(
-            "schedule",
-            "run one sweep (python train.py -m ...) under a lock, its output in logs/DATE.log",
-            "Run one sweep under an exclusive lock, its output in a dated log file. If the lock "
-            "is held,\nsay by whom and exit 0 at once. Exit code: the command's own, 0 when "
-            "skipped, 2 for a\nusage error.",
-            schedule_arguments,
-            "augsweep.schedule",
         ),
     )
 }

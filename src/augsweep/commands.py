@@ -50,6 +50,23 @@ def _schedule(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return schedule.run_parsed(args, parser)
 
 
+def _schedule_arguments(parser: argparse.ArgumentParser) -> None:
+    from augsweep import schedule
+
+    schedule.add_arguments(parser, prog=parser.prog)
+
+
+# Its options are its own (augsweep.schedule, standard library only).
+SCHEDULE = command_args.Command(
+    "schedule",
+    "run one sweep (python train.py -m ...) under a lock, its output in logs/DATE.log",
+    "Run one sweep under an exclusive lock, its output in a dated log file. If the lock is "
+    "held,\nsay by whom and exit 0 at once. Exit code: the command's own, 0 when skipped, 2 "
+    "for a\nusage error.",
+    _schedule_arguments,
+    "augsweep.schedule",
+)
+COMMANDS = {**command_args.COMMANDS, SCHEDULE.name: SCHEDULE}
 COMMAND_DEST = "augsweep_command"
 RUNS = {"report": _report, "reap": _reap, "sync": _sync, "schedule": _schedule}
 
@@ -66,7 +83,7 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser
     commands = top.add_subparsers(dest=COMMAND_DEST, metavar="COMMAND", required=True)
     parsers = {
         name: command_args.configure(commands.add_parser(name, help=command.summary), command)
-        for name, command in command_args.COMMANDS.items()
+        for name, command in COMMANDS.items()
     }
     return top, parsers
 

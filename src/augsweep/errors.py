@@ -8,6 +8,25 @@ from __future__ import annotations
 import re
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# The start of a diverged run's `error` tag: a relaunch skips such a run (it would diverge
+# again) unless `rerun=true`.
+DIVERGED_PREFIX = "diverged:"
+EXIT_FAILED = 1
+EXIT_CONFIG_ERROR = 2  # as argparse
+
+
+class InputError(Exception):
+    """An error of the input that says what to change (a config value, the data, weights,
+    the store, a diverged loss): shown as one line, never with a traceback.
+
+    Attributes:
+        tag: The run's ``error`` tag and job record, when it differs from
+            ``"Type: first line"`` (e.g. ``"diverged: loss is NaN at epoch 3"``).
+        exit_code: A single run's exit code for it.
+    """
+
+    tag: str | None = None
+    exit_code: int = EXIT_FAILED
 
 
 def unwrap(error: BaseException) -> BaseException:
@@ -23,13 +42,19 @@ def first_line(error: BaseException) -> str:
     """``"Type: first line of the message"``, short enough for a tag.
 
     Hydra's ``InstantiationException`` is unwrapped to the error that caused it, and
-    terminal color codes (Keras colors some of its messages) are removed. An error that
-    carries its own tag text (attribute ``error_tag``, e.g. a diverged run's
-    ``"diverged: loss is NaN at epoch 3"``) is tagged with it.
+    terminal color codes (Keras colors some of its messages) are removed. An
+    :class:`InputError` with a ``tag`` (e.g. a diverged run's ``"diverged: loss is NaN at
+    epoch 3"``) is tagged with it.
     """
     error = unwrap(error)
-    if getattr(error, "error_tag", None):
-        return str(error.error_tag)[:500]
+    if isinstance(error, InputError) and error.tag:
+        return error.tag[:500]
     lines = ANSI_ESCAPE.sub("", str(error)).strip().splitlines()
     text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text[:500]
+
+
+def is_input_error(error: BaseException) -> bool:
+    """Whether ``error`` (or the error a Hydra ``InstantiationException`` wraps) is an
+    :class:`InputError`."""
+    return isinstance(unwrap(error), InputError)

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 
 from augsweep.downloads import reachable
+from augsweep.errors import InputError
 from augsweep.instantiate import build
 
 MOBILENET_V2_WEIGHTS_URL = (
@@ -24,7 +25,7 @@ MOBILENET_V2_SIZES = (96, 128, 160, 192, 224)  # image sizes with their own Imag
 FEATURES = "features"
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(InputError, RuntimeError):
     """Pretrained weights are neither cached nor downloadable."""
 
 
@@ -195,6 +196,11 @@ def build_classifier(
     inputs = keras.Input(shape=input_shape, name="image")
     outputs = body(augment_block(inputs))
     return keras.Model(inputs, outputs, name="classifier")
+
+
+def body_of(model: keras.Model) -> keras.Model:
+    """The body of a classifier from :func:`build_classifier` (its last layer)."""
+    return model.layers[-1]
 
 
 def feature_split(model: keras.Model) -> tuple[keras.Model, keras.Model] | None:

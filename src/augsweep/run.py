@@ -3,8 +3,10 @@
 :func:`train` knows nothing of sweeps beyond the :class:`~augsweep.tracking.sweep.SweepInfo`
 it may be handed to nest its run. It loads the data before any run exists (bad data fails
 before a run is created), then looks up its run key: a finished run is skipped, a killed one
-resumed from its last checkpoint (:mod:`augsweep.tracking.relaunch`). Importing this module
-imports TensorFlow: the command line (:mod:`augsweep.cli`) checks the config first.
+resumed from its last checkpoint (:mod:`augsweep.tracking.relaunch`). Inside the run, the
+run's parts are assembled (:func:`assemble`: policy, model, input pipelines, evaluator,
+callbacks), trained, and recorded (:func:`_record_result`). Importing this module imports
+TensorFlow: the command line (:mod:`augsweep.cli`) checks the config first.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import mlflow
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from augsweep.augment.catalogue import unused_magnitudes, used_catalogue
-from augsweep.augment.policy import build_policy
+from augsweep import metrics
+from augsweep.augment.policy import Policy, build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
 from augsweep.callbacks import (
     BestWeights,
@@ -32,42 +34,72 @@ from augsweep.callbacks import (
 )
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 from augsweep.compute import compile_classifier, precision
+from augsweep.config.catalogue import used_augment_config
 from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
 from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
+from augsweep.data.splits import Splits
 from augsweep.evaluation import make_evaluator
 from augsweep.instantiate import build
-from augsweep.models import build_classifier
+from augsweep.models import body_of, build_classifier
+from augsweep.outcomes import Outcome
 from augsweep.paths import resolve_path, user_cache_dir
-from augsweep.tracking import artifacts, relaunch, spool, store
+from augsweep.tracking import artifacts, relaunch, store
+from augsweep.tracking import uri as uris
+from augsweep.tracking.spool import Outbox
 from augsweep.tracking.sweep import SweepInfo
 from augsweep.tracking.tags import Tag
 
 PARENT_BEAT_S = 60
-SUMMARY_KEYS = (
-    "best_val_accuracy", "best_epoch", "final_val_accuracy", "final_clean_accuracy",
-    "final_gap", "test_accuracy", "test_loss",
-)  # fmt: skip
 
 
 @dataclass
-class Outcome:
+class RunResult:
     """What became of a job's run.
 
     Attributes:
-        action: ``trained`` (a new run), ``resumed`` (a killed run, continued), ``skipped``
-            (a finished run stands) or ``elsewhere`` (a live process trains it now).
+        outcome: ``TRAINED`` (a new run), ``RESUMED`` (a killed run, continued),
+            ``SKIPPED`` (a finished run stands) or ``ELSEWHERE`` (a live process trains it
+            now).
         run_id: The run.
         summary: The run's end metrics (empty while it runs elsewhere).
         detail: For the console: ``finished run <id>``, ``from epoch 12``, ...
         seconds: Wall time of this job.
     """
 
-    action: str
+    outcome: Outcome
     run_id: str | None
     summary: dict[str, float] = field(default_factory=dict)
     detail: str = ""
     seconds: float = 0.0
+
+
+@dataclass
+class RunParts:
+    """What a run trains with, assembled before ``fit`` (:func:`assemble`).
+
+    Attributes:
+        policy: The augmentation policy (in-model block, input-pipeline stages).
+        model: The compiled classifier.
+        compute_tags: How it computes (XLA, dtype), as run tags.
+        done: The logs of the epochs completed before (a resumed run), from its checkpoint.
+        train_batches: The training batches of the epochs still to run.
+        evaluator: The evaluator of the un-augmented splits (``val``, ``clean_train``,
+            ``test``).
+        best: The callback keeping the best validation epoch's weights.
+        logger: The callback that logs each epoch and keeps the run's history.
+        callbacks: Every callback of ``fit``, in the order they must run.
+    """
+
+    policy: Policy
+    model: keras.Model
+    compute_tags: dict[str, str]
+    done: list[dict]
+    train_batches: object
+    evaluator: object
+    best: BestWeights
+    logger: EpochLogger
+    callbacks: list[keras.callbacks.Callback]
 
 
 def train(
@@ -76,7 +108,7 @@ def train(
     run_name: str | None = None,
     job: int | None = None,
     extra_tags: Mapping[str, str] | None = None,
-) -> Outcome:
+) -> RunResult:
     """Train one model as ``cfg`` says and log the run to MLflow, or skip or resume it.
 
     Args:
@@ -88,57 +120,85 @@ def train(
             a run is resumed.
 
     Returns:
-        The :class:`Outcome`; its ``summary`` has ``best_val_accuracy``, ``best_epoch``,
+        The :class:`RunResult`; its ``summary`` has ``best_val_accuracy``, ``best_epoch``,
         ``final_gap``, ...
 
     Raises:
         augsweep.config.checks.ConfigError: For a bad config, before any run is created.
         augsweep.callbacks.TrainingDiverged: If the loss became NaN (the run is FAILED).
     """
-    start = time.monotonic()
     validate(cfg)
+    return train_checked(cfg, sweep, run_name, job, extra_tags)
+
+
+def train_checked(
+    cfg: DictConfig,
+    sweep: SweepInfo | None = None,
+    run_name: str | None = None,
+    job: int | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> RunResult:
+    """:func:`train` for a config already validated (the command line checks it before
+    TensorFlow is imported)."""
+    start = time.monotonic()
     cfg = cfg.copy()
     cfg.tracking.uri = sweep.tracking_uri if sweep else store.resolve_uri(cfg.tracking.uri)
     client = store.connect(cfg.tracking.uri)
-    if sweep:
-        experiment_id = sweep.experiment_id
-    else:
-        experiment_id = store.ensure_experiment(client, cfg.tracking.experiment)
-    if cfg.resources.memory_growth:
-        gpu_memory_growth()
-    keras.utils.clear_session()
-    keras.utils.set_random_seed(cfg.seed)
+    experiment_id = (
+        sweep.experiment_id if sweep else store.ensure_experiment(client, cfg.tracking.experiment)
+    )
+    _start_afresh(cfg)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
     key = run_key(cfg)
-    plan = relaunch.plan_run(client, experiment_id, key, splits.fingerprint, rerun=cfg.rerun,
-                             stale_after_s=cfg.tracking.stale_after_s)  # fmt: skip
-    if plan.action in (relaunch.SKIP, relaunch.ELSEWHERE):
-        summary = {k: plan.run.data.metrics[k] for k in SUMMARY_KEYS if k in plan.run.data.metrics}
-        action = "skipped" if plan.action == relaunch.SKIP else "elsewhere"
-        return Outcome(action, plan.run.info.run_id, summary, plan.reason,
-                       time.monotonic() - start)  # fmt: skip
-    resume_id = plan.run.info.run_id if plan.action == relaunch.RESUME else None
-    if resume_id and plan.run.data.metrics and not _checkpoint(cfg, key, resume_id).state():
-        # Epochs were logged but their checkpoint is gone: retraining in the same run would
-        # log them twice.
-        resume_id, plan = None, relaunch.Plan(relaunch.NEW, previous_run_id=resume_id)
+    plan = _plan(client, experiment_id, key, splits, cfg)
+    if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
+        run = plan.run
+        summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}
+        return RunResult(plan.action, run.info.run_id, summary, plan.reason,
+                         time.monotonic() - start)  # fmt: skip
+    resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
     tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
     if plan.previous_run_id:
         tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
+    parent_id = sweep.parent_run_id if sweep else None
     with store.tracked_run(
         client,
         experiment_id,
         run_name or f"augment={cfg.augment.name}",
         tags,
-        parent_run_id=sweep.parent_run_id if sweep else None,
+        parent_run_id=parent_id,
         run_id=resume_id,
-    ) as run:
+        reconnect_wait_s=cfg.tracking.reconnect_wait_s,
+    ) as (run, outbox):
         checkpoint = _checkpoint(cfg, key, run.info.run_id)
-        parent_id = sweep.parent_run_id if sweep else None
-        summary, done = _fit_and_log(cfg, splits, client, checkpoint, resume_id, parent_id)
+        summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id)
     checkpoint.remove()  # the run FINISHED: nothing left to resume
-    action, detail = ("resumed", f"from epoch {done}") if resume_id else ("trained", "")
-    return Outcome(action, run.info.run_id, summary, detail, time.monotonic() - start)
+    outcome, detail = (
+        (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
+    )
+    return RunResult(outcome, run.info.run_id, summary, detail, time.monotonic() - start)
+
+
+def _start_afresh(cfg: DictConfig) -> None:
+    """A clean Keras state for this run, whatever the process ran before, seeded with the
+    run's seed (the split, the initial weights, every random layer)."""
+    if cfg.resources.memory_growth:
+        gpu_memory_growth()
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(cfg.seed)
+
+
+def _plan(client, experiment_id: str, key: str, splits: Splits, cfg: DictConfig):
+    """What to do about the run key (:func:`augsweep.tracking.relaunch.plan_run`); a killed
+    run whose checkpoint is gone after it logged epochs is trained anew (retraining in the
+    same run would log its epochs twice)."""
+    plan = relaunch.plan_run(client, experiment_id, key, splits.fingerprint, rerun=cfg.rerun,
+                             stale_after_s=cfg.tracking.stale_after_s)  # fmt: skip
+    if plan.action == Outcome.RESUMED and plan.run.data.metrics:
+        run_id = plan.run.info.run_id
+        if not _checkpoint(cfg, key, run_id).state():
+            return relaunch.Plan(Outcome.TRAINED, previous_run_id=run_id)
+    return plan
 
 
 def gpu_memory_growth() -> None:
@@ -175,88 +235,157 @@ def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None
 
 
 def _checkpoint(cfg: DictConfig, key: str, run_id: str) -> Checkpoint:
-    return Checkpoint(checkpoint_root(cfg) / key, run_id)
+    return Checkpoint(checkpoint_root(cfg.tracking) / key, run_id)
 
 
-def checkpoint_root(cfg: DictConfig) -> Path:
+def checkpoint_root(tracking) -> Path:
     """The folder of the checkpoints: ``tracking.checkpoints``, else ``checkpoints/``
-    beside a SQLite store, else ``$AUGSWEEP_CACHE_DIR/checkpoints``."""
-    if cfg.tracking.checkpoints:
-        return resolve_path(cfg.tracking.checkpoints)
-    if cfg.tracking.uri.startswith(store.SQLITE_PREFIX):
-        return Path(cfg.tracking.uri.removeprefix(store.SQLITE_PREFIX)).parent / "checkpoints"
+    beside a SQLite store, else ``$AUGSWEEP_CACHE_DIR/checkpoints``.
+
+    Args:
+        tracking: The ``tracking`` config node, its ``uri`` resolved.
+    """
+    if tracking.checkpoints:
+        return resolve_path(tracking.checkpoints)
+    if uris.is_sqlite(tracking.uri):
+        return uris.sqlite_file(tracking.uri).parent / "checkpoints"
     return user_cache_dir() / "checkpoints"
 
 
-def _fit_and_log(cfg: DictConfig, splits, client, checkpoint, resume_id, parent_id):
-    """Inside the run: policy, model, training (resumed from the checkpoint if any), then
-    metrics, files and the model. Returns the summary and the epochs done before."""
-    if resume_id is None:
-        artifacts.log_params(logged_params(cfg))
-    artifacts.log_data(splits)
-    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
-    artifacts.log_dataset(cfg.dataset.name, splits.fingerprint, split_sizes(splits), spec)
+def _train_in_run(
+    cfg: DictConfig,
+    splits: Splits,
+    checkpoint: Checkpoint,
+    outbox: Outbox,
+    resume_id: str | None,
+    parent_id: str | None,
+) -> tuple[dict[str, float], int]:
+    """Inside the run: its inputs recorded, its parts assembled, training (resumed from the
+    checkpoint if any), then its results recorded. Returns the summary and the number of
+    epochs done before."""
+    _record_inputs(cfg, splits, resumed=resume_id is not None)
+    parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id)
+    mlflow.set_tags(parts.compute_tags)
+    _record_restored(outbox, parts.done)
+    artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
+    parts.model.fit(
+        parts.train_batches,
+        epochs=cfg.trainer.epochs,
+        initial_epoch=len(parts.done),
+        steps_per_epoch=steps_per_epoch(splits.num_train, cfg.trainer.batch_size),
+        callbacks=parts.callbacks,
+        verbose=cfg.trainer.verbose,
+        shuffle=False,  # the training batches are already shuffled, with the run's seed
+    )
+    outbox.settle()  # a server that went away: wait for it, send what was kept
+    check_diverged(parts.logger.history)
+    summary = _record_result(cfg, splits, parts)
+    return summary, len(parts.done)
+
+
+def assemble(
+    cfg: DictConfig,
+    splits: Splits,
+    checkpoint: Checkpoint,
+    outbox: Outbox,
+    resumed: bool,
+    parent_id: str | None,
+) -> RunParts:
+    """The run's parts: policy, compiled model (its state restored from the checkpoint of
+    a resumed run), input pipelines, evaluator and the callbacks of ``fit``.
+
+    Args:
+        cfg: The run's config.
+        splits: The run's data.
+        checkpoint: The run's checkpoint (restored if ``resumed``, else cleared).
+        outbox: The run's outbox (per-epoch metrics and heartbeats go through it).
+        resumed: Whether the run continues from its checkpoint.
+        parent_id: The sweep's parent run, which the run shows alive too.
+    """
+    trainer = cfg.trainer
     policy = build_policy(cfg.augment, cfg.seed)
-    model, compute_tags = _compiled_model(cfg, splits, policy)
-    mlflow.set_tags(compute_tags)
+    model, compute_tags = compiled_model(cfg.model, trainer, splits, policy)
     pipeline_layers = policy.pipeline_layers()
-    done = checkpoint.restore(state_objects(model, pipeline_layers)) if resume_id else []
-    if resume_id is None:
+    done = checkpoint.restore(state_objects(model, pipeline_layers)) if resumed else []
+    if not resumed:
         checkpoint.remove()  # a folder of an older run of this key
-    _send_missing_epochs(client, checkpoint.run_id, done)
-    if done:
-        client.set_tag(checkpoint.run_id, Tag.RESUMED, str(len(done)))
     train_batches, val_batches, clean_batches = input_pipelines(
         splits,
-        cfg.trainer.batch_size,
+        trainer.batch_size,
         cfg.seed,
-        cfg.trainer.eval_batch_size,
-        epochs=(len(done), cfg.trainer.epochs),
+        trainer.eval_batch_size,
+        epochs=(len(done), trainer.epochs),
         augment_example=policy.example_stage(),
         augment_batch=policy.batch_stage(),
     )
-    test_batches = eval_batches(splits, "test", cfg.trainer.eval_batch_size)
-    evaluator = _evaluator(
-        cfg, splits, model, {"val": val_batches, "clean_train": clean_batches, "test": test_batches}
-    )
+    test_batches = eval_batches(splits, "test", trainer.eval_batch_size)
+    batches = {"val": val_batches, "clean_train": clean_batches, "test": test_batches}
+    evaluator = _evaluator(trainer, cfg.seed, splits, model, batches)
     best = BestWeights(done, checkpoint.best_weights() if done else None)
+    logger = EpochLogger(_epoch_logger(outbox, parent_id), done)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         Validation(evaluator),  # val_* first: the callbacks after it read them
         CleanEvaluation(evaluator),
         best,
         EpochCheckpoint(checkpoint, pipeline_layers, done, best),
-        EpochLogger(_epoch_logger(client, checkpoint.run_id, parent_id, cfg), done),
+        logger,  # last: it logs what the others added
     ]
-    artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
-    model.fit(
-        train_batches,
-        epochs=cfg.trainer.epochs,
-        initial_epoch=len(done),
-        steps_per_epoch=steps_per_epoch(splits.num_train, cfg.trainer.batch_size),
-        callbacks=callbacks,
-        verbose=cfg.trainer.verbose,
-        shuffle=False,  # the training batches are already shuffled, with the run's seed
-    )
-    history = callbacks[-1].history
-    spool.settle(checkpoint.run_id)  # a server that went away: wait for it, send what was kept
-    check_diverged(history)
-    summary = summarize(history) | held_out_metrics(best, evaluator)
-    mlflow.set_tag(Tag.FEATURE_CACHE, evaluator.summary())
+    return RunParts(policy, model, compute_tags, done, train_batches, evaluator, best, logger,
+                    callbacks)  # fmt: skip
+
+
+def _record_inputs(cfg: DictConfig, splits: Splits, resumed: bool) -> None:
+    """What the run is: its params (once, when created), its data and dataset input."""
+    if not resumed:
+        artifacts.log_params(logged_params(cfg))
+    artifacts.log_data(splits)
+    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    artifacts.log_dataset(cfg.dataset.name, splits.fingerprint, split_sizes(splits), spec)
+
+
+def _record_restored(outbox: Outbox, done: list[dict]) -> None:
+    """A resumed run: the checkpointed epochs that MLflow lacks (a kill between checkpoint
+    and log), and how many epochs it resumed after."""
+    if not done:
+        return
+    logged = {m.step for m in outbox.client.get_metric_history(outbox.run_id, "val_accuracy")}
+    for epoch, logs in enumerate(done):
+        if epoch not in logged:
+            artifacts.log_epoch(logs, epoch)
+    outbox.client.set_tag(outbox.run_id, Tag.RESUMED, str(len(done)))
+
+
+def _record_result(cfg: DictConfig, splits: Splits, parts: RunParts) -> dict[str, float]:
+    """The run's end: the best epoch's weights tested once, the summary metrics, the files
+    and the model. Returns the summary."""
+    history = parts.logger.history
+    summary = summarize(history) | held_out_metrics(parts.best, parts.evaluator)
+    mlflow.set_tag(Tag.FEATURE_CACHE, parts.evaluator.summary())
     # At the best epoch's step, before the model is logged: the logged model (the best
     # epoch's weights, the ones tested) carries the metrics of its step.
-    mlflow.log_metrics(summary, step=int(summary["best_epoch"]))
-    _log_files(cfg, splits, policy, history, model)
-    return summary, len(done)
+    mlflow.log_metrics(summary, step=int(summary[metrics.BEST_EPOCH]))
+    images, labels = first_examples(splits.train, PREVIEW_IMAGES)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_preview(parts.policy, images, labels, splits.class_names,
+                     Path(tmp, "augment_preview.png"), parts.policy.where)  # fmt: skip
+        artifacts.write_run_files(cfg, history, splits.class_names, Path(tmp))
+        mlflow.log_artifacts(tmp)
+    if cfg.tracking.log_model:
+        name = artifacts.model_name(mlflow.active_run().info.run_name)
+        step = int(np.argmax(history[metrics.VAL_ACCURACY]))
+        artifacts.log_keras_model(parts.model, images, name, step=step)
+    return summary
 
 
-def _evaluator(cfg: DictConfig, splits, model, batches):
+def _evaluator(trainer, seed: int, splits: Splits, model, batches):
     """The run's evaluator of its un-augmented splits: on backbone features computed once
     (and kept in ``$AUGSWEEP_CACHE_DIR/features`` for the next runs) when the model's
     backbone is frozen and ``trainer.feature_cache=auto``, else the whole model.
 
     Args:
-        cfg: The run's config.
+        trainer: The ``trainer`` config node.
+        seed: The run's seed.
         splits: The run's data (its fingerprint names the cached features).
         model: The compiled model.
         batches: ``{split name: batched (images, one_hot_labels)}``, never augmented.
@@ -264,16 +393,15 @@ def _evaluator(cfg: DictConfig, splits, model, batches):
     # The seed: a seeded split (digits) has other examples under another seed; the clean
     # subset's size: its examples.
     data_key = (
-        f"{splits.cache_key or splits.fingerprint}:seed={cfg.seed}"
-        f":clean={cfg.trainer.clean_eval_samples}"
+        f"{splits.cache_key or splits.fingerprint}:seed={seed}:clean={trainer.clean_eval_samples}"
     )
     return make_evaluator(
         model,
         batches,
-        feature_cache=cfg.trainer.feature_cache,
+        feature_cache=trainer.feature_cache,
         data_key=data_key,
         directory=user_cache_dir() / "features",
-        batch_size=cfg.trainer.eval_batch_size,
+        batch_size=trainer.eval_batch_size,
     )
 
 
@@ -290,20 +418,19 @@ def held_out_metrics(best: BestWeights, evaluator) -> dict[str, float]:
     """
     best.restore()
     result = evaluator.evaluate("test")
-    return {"test_accuracy": result["accuracy"], "test_loss": result["loss"]}
+    return {metrics.TEST_ACCURACY: result["accuracy"], metrics.TEST_LOSS: result["loss"]}
 
 
-def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
+def _epoch_logger(outbox: Outbox, parent_id: str | None):
     """Log an epoch's metrics, then show the run alive, and the sweep's parent too (at most
     every :data:`PARENT_BEAT_S` seconds: it matters only to launches on other hosts, which
     wait ``tracking.stale_after_s``); through the run's outbox, which keeps them in a spool
     while a tracking server is away."""
-    outbox = spool.Outbox.open(client, run_id, cfg.tracking.reconnect_wait_s)
     last_parent_beat = 0.0
 
-    def log(metrics: Mapping[str, float], epoch: int) -> None:
+    def log(values: Mapping[str, float], epoch: int) -> None:
         nonlocal last_parent_beat
-        outbox.log_metrics(metrics, epoch, heartbeat=True)  # the run's beat in the same write
+        outbox.log_metrics(values, epoch, heartbeat=True)  # the run's beat in the same write
         if parent_id and time.time() - last_parent_beat >= PARENT_BEAT_S:
             outbox.heartbeat([parent_id])
             last_parent_beat = time.time()
@@ -311,50 +438,33 @@ def _epoch_logger(client, run_id: str, parent_id: str | None, cfg: DictConfig):
     return log
 
 
-def _send_missing_epochs(client, run_id: str, done: list[dict]) -> None:
-    """Log the checkpointed epochs that MLflow lacks (a kill between checkpoint and log)."""
-    if not done:
-        return
-    logged = {m.step for m in client.get_metric_history(run_id, "val_accuracy")}
-    for epoch, logs in enumerate(done):
-        if epoch not in logged:
-            artifacts.log_epoch(logs, epoch)
-
-
-def _log_files(cfg: DictConfig, splits, policy, history, model) -> None:
-    """The run's files (preview, config, history, curves) and its model."""
-    images, labels = first_examples(splits.train, PREVIEW_IMAGES)
-    with tempfile.TemporaryDirectory() as tmp:
-        where = "albumentations" if cfg.augment.backend != "keras" else cfg.augment.placement
-        save_preview(policy, images, labels, splits.class_names, Path(tmp, "augment_preview.png"),
-                     where)  # fmt: skip
-        artifacts.write_run_files(cfg, history, splits.class_names, Path(tmp))
-        mlflow.log_artifacts(tmp)
-    if cfg.tracking.log_model:
-        name = artifacts.model_name(mlflow.active_run().info.run_name)
-        artifacts.log_keras_model(model, images, name, step=int(np.argmax(history["val_accuracy"])))
-
-
-def _compiled_model(cfg: DictConfig, splits, policy):
+def compiled_model(model_cfg, trainer, splits: Splits, policy: Policy):
     """The run's model: the policy's in-model block + the body, compiled with Adam as the
     trainer's speed knobs say (:mod:`augsweep.compute`); and tags saying how it computes.
 
     The augmentation block is built before the dtype policy is set: it stays float32 (pixel
     values, cheap next to the body), the body computes in float16 if
-    ``trainer.mixed_precision``, its softmax in float32."""
+    ``trainer.mixed_precision``, its softmax in float32.
+
+    Args:
+        model_cfg: The ``model`` config node.
+        trainer: The ``trainer`` config node.
+        splits: The run's data (image shape, classes, training size).
+        policy: The run's augmentation policy.
+    """
     block = policy.model_block()
-    with precision(cfg.trainer.mixed_precision) as dtype_policy:
+    with precision(trainer.mixed_precision) as dtype_policy:
         model = build_classifier(
-            cfg.model, block, input_shape=splits.image_shape, num_classes=splits.num_classes
+            model_cfg, block, input_shape=splits.image_shape, num_classes=splits.num_classes
         )
-        steps = steps_per_epoch(splits.num_train, cfg.trainer.batch_size)
+        steps = steps_per_epoch(splits.num_train, trainer.batch_size)
         plan = compile_classifier(
             model,
             block,
-            model.layers[-1],  # the body (build_classifier: input, block, body)
-            optimizer=keras.optimizers.Adam(learning_rate(cfg.trainer, steps)),
-            jit_compile=cfg.trainer.jit_compile,
-            steps_per_execution=cfg.trainer.steps_per_execution,
+            body_of(model),
+            optimizer=keras.optimizers.Adam(learning_rate(trainer, steps)),
+            jit_compile=trainer.jit_compile,
+            steps_per_execution=trainer.steps_per_execution,
         )
     compute_dtype = keras.DTypePolicy(dtype_policy).compute_dtype
     return model, {Tag.JIT_COMPILE: plan.tag, Tag.COMPUTE_DTYPE: compute_dtype}
@@ -370,32 +480,26 @@ def learning_rate(trainer, steps_per_epoch: int):
 
 
 def logged_params(cfg: DictConfig) -> DictConfig:
-    """The config as run parameters (resolved): of the technique catalogue and of the
-    magnitudes (``augment.rotation``, ...), only what the run uses."""
+    """The config as run parameters (resolved): of the augment node only what the policy
+    uses (:func:`augsweep.config.catalogue.used_augment_config`)."""
     params = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # untyped: keys can go
-    catalogue = params.augment.techniques
-    params.augment.techniques = {
-        backend: {name: catalogue[backend][name] for name in specs}
-        for backend, specs in used_catalogue(cfg.augment).items()
-    }
-    for key in unused_magnitudes(cfg.augment):
-        del params.augment[key]
+    params.augment = used_augment_config(cfg.augment)
     return params
 
 
-def split_sizes(splits) -> dict[str, int]:
+def split_sizes(splits: Splits) -> dict[str, int]:
     """Examples per split, as the run's dataset input shows them."""
     return {"train": splits.num_train, "val": splits.num_val, "test": splits.num_test}
 
 
 def summarize(history: Mapping[str, list[float]]) -> dict[str, float]:
     """The run's end-of-training metrics from its per-epoch history."""
-    val = np.asarray(history["val_accuracy"])
+    val = np.asarray(history[metrics.VAL_ACCURACY])
     best = int(np.argmax(val))
     return {
-        "best_val_accuracy": float(val[best]),
-        "best_epoch": float(best),
-        "final_val_accuracy": float(val[-1]),
-        "final_clean_accuracy": float(history["clean_accuracy"][-1]),
-        "final_gap": float(history["gap"][-1]),
+        metrics.BEST_VAL_ACCURACY: float(val[best]),
+        metrics.BEST_EPOCH: float(best),
+        metrics.FINAL_VAL_ACCURACY: float(val[-1]),
+        metrics.FINAL_CLEAN_ACCURACY: float(history[metrics.CLEAN_ACCURACY][-1]),
+        metrics.FINAL_GAP: float(history[metrics.GAP][-1]),
     }

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from omegaconf import OmegaConf
 
-from augsweep.augment.catalogue import policy_specs
 from augsweep.augment.layers import AugMix
 from augsweep.augment.policy import augmentation_block, build_policy
+from augsweep.config.catalogue import policy_specs
 from augsweep.config.checks import validate
 from tests.helpers import CONF_DIR, TECHNIQUES, compose_config, photos
 

@@ -9,7 +9,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError
 
-from augsweep.augment.catalogue import policy_specs
+from augsweep.config.catalogue import policy_specs
 from augsweep.config.checks import validate
 from augsweep.config.schema import DatasetConfig, ModelConfig
 from tests.helpers import CONF_DIR, compose_config

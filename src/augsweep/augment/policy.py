@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
-from augsweep.augment.catalogue import policy_specs
+from augsweep.config.catalogue import policy_specs
 from augsweep.instantiate import build
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ class Policy:
         mix_layers: Label-mixing Keras layers (MixUp, CutMix), in order.
         image_transform: The albumentations transforms, per image (backend
             albumentations), or None.
+        backend: ``keras`` or ``albumentations``: the library of its per-image part.
     """
 
     name: str
@@ -98,6 +99,13 @@ class Policy:
     image_layers: list[keras.layers.Layer] = field(default_factory=list)
     mix_layers: list[keras.layers.Layer] = field(default_factory=list)
     image_transform: ImageTransform | None = None
+    backend: str = "keras"
+
+    @property
+    def where(self) -> str:
+        """Where its per-image part runs, as the preview's title says it: ``model``,
+        ``dataset`` or ``albumentations`` (always in the input pipeline)."""
+        return self.placement if self.backend == "keras" else self.backend
 
     @property
     def model_layers(self) -> list[keras.layers.Layer]:
@@ -199,6 +207,7 @@ def build_policy(augment_cfg, seed: int) -> Policy:
         image_layers=[layer for layer in layers if not is_label_mixing(layer)],
         mix_layers=mixing,
         image_transform=image_transform,
+        backend=augment_cfg.backend,
     )
 
 

@@ -15,8 +15,14 @@ from collections.abc import Mapping
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from augsweep.augment.catalogue import BACKENDS, PLACEMENTS, catalogue
-from augsweep.config.schema import DigitsConfig, MobileNetV2Config, SmallCNNConfig
+from augsweep.config.catalogue import BACKENDS, PLACEMENTS, catalogue
+from augsweep.config.schema import (
+    DigitsConfig,
+    MobileNetV2Config,
+    SmallCNNConfig,
+    magnitude_bounds,
+)
+from augsweep.errors import EXIT_CONFIG_ERROR, InputError
 from augsweep.paths import resolve_path
 
 ON_BAD_FILE = ("fail", "skip")
@@ -24,26 +30,8 @@ WEIGHTS = ("imagenet", None)
 LR_SCHEDULES = ("cosine", "constant")
 FEATURE_CACHE = ("auto", "off")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-# Short key -> (low, high, whether low itself is allowed); high (None: no bound) is allowed.
-MAGNITUDES = {
-    "rotation": (0.0, 1.0, True),
-    "zoom": (0.0, 0.9, True),
-    "crop": (0.0, 0.5, True),
-    "translation": (0.0, 1.0, True),
-    "shear": (0.0, 1.0, True),
-    "brightness": (0.0, 1.0, True),
-    "contrast": (0.0, 1.0, True),
-    "saturation": (0.0, 1.0, True),
-    "hue": (0.0, 0.5, True),
-    "grayscale": (0.0, 1.0, True),
-    "noise": (0.0, 1.0, True),
-    "blur": (0.0, 1.0, False),
-    "erasing": (0.02, 1.0, True),
-    "randaugment": (0.0, 1.0, True),
-    "augmix": (0.0, 1.0, True),
-    "mixup": (0.0, None, False),
-    "cutmix": (0.0, 1.0, False),
-}
+# Short key -> (low, high, whether low itself is allowed), declared beside each knob.
+MAGNITUDES = magnitude_bounds()
 ALBUMENTATIONS_HINT = 'pip install -e ".[albumentations]"'
 # scikit-learn's digits: its size is known, so train_samples and the held-out fractions are
 # checked here.
@@ -55,16 +43,18 @@ MOBILENET_V2_LAYERS = 154
 MOBILENET_V2_MIN_SIZE = 32
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """Config values out of their allowed range, or values that cannot work together.
 
     Args:
         problems: One line per bad value: the value, what is allowed, the way out.
     """
 
+    exit_code = EXIT_CONFIG_ERROR
+
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
-        self.error_tag = "invalid config: " + "; ".join(self.problems)  # one line, for tags
+        self.tag = "invalid config: " + "; ".join(self.problems)  # one line, for tags
         super().__init__("invalid config:\n  " + "\n  ".join(self.problems))
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from augsweep.augment.catalogue import used_catalogue
+from augsweep.config.catalogue import knobs_read, used_catalogue
+from augsweep.overrides import is_under
 
 KEY_VERSION = "augsweep-run-key-1"
 # Dotted config keys left out of the run key, and why:
@@ -52,16 +53,17 @@ def run_key(cfg: DictConfig) -> str:
         The key, e.g. ``"3f9a0c1e2b4d5a6f"``.
     """
     node = OmegaConf.to_container(cfg, resolve=True)
+    # The used specs as config nodes: KEY_VERSION 1 hashes each as its unresolved text
+    # (`_digest`'s `default=str`), which every key since depends on.
     node["augment"]["techniques"] = used_catalogue(cfg.augment)
     left_out = (*EXCLUDED, *_unused_later_knobs(cfg.augment), *_left_out_at_default(node))
     return _digest(_without(node, left_out))
 
 
 def _unused_later_knobs(augment) -> list[str]:
-    """The dotted :data:`LATER_KNOBS` that no spec of the policy interpolates."""
-    specs = [*used_catalogue(augment)[augment.backend].values(), *augment.layers]
-    text = " ".join(str(OmegaConf.to_container(spec, resolve=False)) for spec in specs)
-    return [f"augment.{knob}" for knob in LATER_KNOBS if f"augment.{knob}}}" not in text]
+    """The dotted :data:`LATER_KNOBS` that no spec of the policy reads."""
+    read = knobs_read(augment)
+    return [f"augment.{knob}" for knob in LATER_KNOBS if knob not in read]
 
 
 def _left_out_at_default(node: dict[str, Any]) -> tuple[str, ...]:
@@ -100,15 +102,13 @@ def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, s
 def _is_report_choice(override: str) -> bool:
     """An override of how the report compares runs (``report.baseline=flip``): a relaunch
     with another baseline is the same sweep, reported anew."""
-    key = override.split("=", 1)[0].lstrip("+~")
-    return key == "report" or key.startswith("report.")
+    return is_under(override, "report")
 
 
 def _is_placement(override: str) -> bool:
     """An override of where jobs run (``resources.gpus=[0,1]``): a relaunch on other GPUs
     is the same sweep."""
-    key = override.split("=", 1)[0].lstrip("+~")
-    return key == "resources" or key.startswith("resources.")
+    return is_under(override, "resources")
 
 
 def _without(node: dict[str, Any], dotted_keys: Iterable[str]) -> dict[str, Any]:

@@ -13,11 +13,13 @@ calls ``hydra.utils.instantiate``. Value ranges are checked by :mod:`augsweep.co
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+from augsweep.tracking.uri import DEFAULT_URI
 
 
 @dataclass
@@ -161,6 +163,24 @@ class MobileNetV2Config(ModelConfig):
     dropout: float = 0.5
 
 
+def magnitude(default: float, low: float, high: float | None, low_allowed: bool = True):
+    """A magnitude knob of :class:`AugmentConfig` with its allowed range, which
+    :mod:`augsweep.config.checks` enforces.
+
+    Args:
+        default: The value when no option or override sets it.
+        low: The lower bound.
+        high: The upper bound, allowed itself; None for none.
+        low_allowed: Whether ``low`` itself is allowed.
+    """
+    return field(default=default, metadata={"bounds": (low, high, low_allowed)})
+
+
+def magnitude_bounds() -> dict[str, tuple[float, float | None, bool]]:
+    """Each magnitude knob of :class:`AugmentConfig` -> ``(low, high, low_allowed)``."""
+    return {f.name: f.metadata["bounds"] for f in fields(AugmentConfig) if "bounds" in f.metadata}
+
+
 @dataclass
 class AugmentConfig:
     """An augmentation policy: a named list of layer specs.
@@ -215,25 +235,25 @@ class AugmentConfig:
     backend: str = "keras"
     techniques: dict[str, Any] = field(default_factory=dict)
     flip_mode: str = "horizontal"
-    rotation: float = 0.1
-    zoom: float = 0.1
-    crop: float = 0.125
-    translation: float = 0.1
-    shear: float = 0.1
+    rotation: float = magnitude(0.1, 0.0, 1.0)
+    zoom: float = magnitude(0.1, 0.0, 0.9)
+    crop: float = magnitude(0.125, 0.0, 0.5)
+    translation: float = magnitude(0.1, 0.0, 1.0)
+    shear: float = magnitude(0.1, 0.0, 1.0)
     affine_flip: str | None = None
-    brightness: float = 0.2
-    contrast: float = 0.2
-    saturation: float = 0.2
-    hue: float = 0.05
-    grayscale: float = 0.2
-    noise: float = 0.05
-    blur: float = 1.0
-    erasing: float = 0.33
-    randaugment: float = 0.5
+    brightness: float = magnitude(0.2, 0.0, 1.0)
+    contrast: float = magnitude(0.2, 0.0, 1.0)
+    saturation: float = magnitude(0.2, 0.0, 1.0)
+    hue: float = magnitude(0.05, 0.0, 0.5)
+    grayscale: float = magnitude(0.2, 0.0, 1.0)
+    noise: float = magnitude(0.05, 0.0, 1.0)
+    blur: float = magnitude(1.0, 0.0, 1.0, low_allowed=False)
+    erasing: float = magnitude(0.33, 0.02, 1.0)
+    randaugment: float = magnitude(0.5, 0.0, 1.0)
     randaugment_ops: int = 2
-    augmix: float = 0.3
-    mixup: float = 0.2
-    cutmix: float = 1.0
+    augmix: float = magnitude(0.3, 0.0, 1.0)
+    mixup: float = magnitude(0.2, 0.0, None, low_allowed=False)
+    cutmix: float = magnitude(1.0, 0.0, 1.0, low_allowed=False)
 
 
 @dataclass
@@ -301,7 +321,7 @@ class TrackingConfig:
             leaving the rest to ``python -m augsweep.tracking.sync``.
     """
 
-    uri: str = "sqlite:///mlruns/mlflow.db"
+    uri: str = DEFAULT_URI
     experiment: str = "augsweep"
     log_model: bool = True
     checkpoints: str | None = None

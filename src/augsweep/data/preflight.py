@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from augsweep.errors import InputError
 from augsweep.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ SPLIT_DIRS = ("train", ("val", "validation"), "test")
 MANIFEST_VERSION = 1
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError, ValueError):
     """The data cannot be used as it is; the message says what to change."""
 
     def __repr__(self) -> str:

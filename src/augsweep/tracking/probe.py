@@ -16,7 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-SQLITE_PREFIX = "sqlite:///"  # as augsweep.tracking.store (which imports MLflow)
+from augsweep.errors import InputError
+from augsweep.tracking import uri as uris
+
 PROBE_TIMEOUT_S = 3.0
 START_HINT = "start it with `make server` (README: A tracking server)"
 # MLflow's own HTTP retries for augsweep's processes, unless the environment sets them.
@@ -30,7 +32,7 @@ HTTP_RETRY_LIMITS = {
 }
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(InputError):
     """The tracking store cannot be reached or written: nothing was created."""
 
 
@@ -55,14 +57,14 @@ def check_store(uri: str, base_dir: Path | None = None) -> None:
         StoreUnavailable: The server does not answer, or the SQLite file cannot be written.
     """
     bound_http_retries()
-    if uri.startswith(("http://", "https://")):
+    if uris.is_http(uri):
         if not server_healthy(uri):
             raise StoreUnavailable(
                 f"no MLflow tracking server answers at tracking.uri={uri} ({health_url(uri)}: "
                 f"no OK within {PROBE_TIMEOUT_S:.0f} s): {START_HINT}, or point "
                 "tracking.uri at a running one (tracking=local for the local SQLite store)"
             )
-    elif uri.startswith(SQLITE_PREFIX):
+    elif uris.is_sqlite(uri):
         _check_sqlite(uri, base_dir)
 
 
@@ -87,12 +89,11 @@ def server_healthy(uri: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
 
 def sqlite_path(uri: str, base_dir: Path | None = None) -> Path:
     """The database file of a ``sqlite:///`` URI, absolute, without creating anything."""
-    path = Path(uri[len(SQLITE_PREFIX) :])
-    if not path.is_absolute():
+    if base_dir is None and not uris.sqlite_file(uri).is_absolute():
         from augsweep.paths import launch_dir
 
-        path = (base_dir or launch_dir()) / path
-    return Path(os.path.abspath(path))
+        base_dir = launch_dir()
+    return uris.absolute_sqlite_file(uri, base_dir)
 
 
 def _check_sqlite(uri: str, base_dir: Path | None) -> None:

@@ -29,11 +29,10 @@ from dataclasses import dataclass
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from augsweep.errors import DIVERGED_PREFIX
+from augsweep.outcomes import Outcome
 from augsweep.tracking.store import boot_id
 from augsweep.tracking.tags import Tag
-
-NEW, SKIP, RESUME, ELSEWHERE = "new", "skip", "resume", "elsewhere"
-DIVERGED_PREFIX = "diverged:"
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,15 @@ class Plan:
     """What a job does about its run key.
 
     Attributes:
-        action: ``new`` (train a new run), ``skip`` (a finished or diverged run stands),
-            ``resume`` (reopen ``run`` and continue) or ``elsewhere`` (``run`` is being
-            trained by a live process).
+        action: The job's outcome if the plan is carried out: ``TRAINED`` (a new run),
+            ``SKIPPED`` (a finished or diverged run stands), ``RESUMED`` (reopen ``run``
+            and continue) or ``ELSEWHERE`` (``run`` is being trained by a live process).
         run: The run concerned (None for a new run without history).
         reason: One line for the console, e.g. ``finished run 3f9a...``.
         previous_run_id: For a new run: the run of the same config on other data, if any.
     """
 
-    action: str
+    action: Outcome
     run: Run | None = None
     reason: str = ""
     previous_run_id: str | None = None
@@ -83,33 +82,35 @@ def plan_run(
     same_data = [r for r in runs if r.data.tags.get(Tag.DATA_FINGERPRINT) == fingerprint]
     for run in same_data:
         if run.info.status == "RUNNING" and owner_alive(run, stale_after_s):
-            return Plan(ELSEWHERE, run, f"running as run {run.info.run_id} ({owner_text(run)})")
+            return Plan(
+                Outcome.ELSEWHERE, run, f"running as run {run.info.run_id} ({owner_text(run)})"
+            )
     if rerun:
-        return Plan(NEW, reason="rerun=true")
+        return Plan(Outcome.TRAINED, reason="rerun=true")
     if same_data:
         return _plan_existing(client, same_data[0], stale_after_s)
     if runs:
         old = runs[0]
         return Plan(
-            NEW,
+            Outcome.TRAINED,
             reason=f"the data changed since run {old.info.run_id} (data_fingerprint "
             f"{old.data.tags.get(Tag.DATA_FINGERPRINT)} -> {fingerprint}): a new run",
             previous_run_id=old.info.run_id,
         )
-    return Plan(NEW)
+    return Plan(Outcome.TRAINED)
 
 
 def _plan_existing(client: MlflowClient, run: Run, stale_after_s: float) -> Plan:
     """The plan for the newest run of the key on the same data (its owner is not alive)."""
     status, run_id = run.info.status, run.info.run_id
     if status == "FINISHED":
-        return Plan(SKIP, run, f"finished run {run_id}")
+        return Plan(Outcome.SKIPPED, run, f"finished run {run_id}")
     error = run.data.tags.get(Tag.ERROR, "")
     if status == "FAILED" and error.startswith(DIVERGED_PREFIX):
-        return Plan(SKIP, run, f"{error} in run {run_id}; rerun=true trains it again")
+        return Plan(Outcome.SKIPPED, run, f"{error} in run {run_id}; rerun=true trains it again")
     if status == "RUNNING":
         reap_run(client, run, "its owner died")
-    return Plan(RESUME, run, f"{status.lower()} run {run_id}")
+    return Plan(Outcome.RESUMED, run, f"{status.lower()} run {run_id}")
 
 
 def runs_of_key(client: MlflowClient, experiment_id: str, key: str) -> list[Run]:

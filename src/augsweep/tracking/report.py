@@ -27,6 +27,8 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from augsweep import metrics
+from augsweep.outcomes import Outcome
 from augsweep.tracking import stats, store
 from augsweep.tracking.report_files import (  # noqa: F401  (the report's names, for callers)
     FOREST_FILE,
@@ -35,8 +37,6 @@ from augsweep.tracking.report_files import (  # noqa: F401  (the report's names,
     build_report,
 )
 from augsweep.tracking.tags import Tag
-
-CURVE_KEYS = ("clean_accuracy", "val_accuracy", "clean_loss", "val_loss")
 
 
 @dataclass
@@ -156,9 +156,9 @@ def job_table(parent_tags: dict[str, str], names: Sequence[str] = ()) -> list[di
     }
     table = []
     for num in range(max(len(names), max(records, default=-1) + 1)):
-        record = records.get(num, {"outcome": "not started"})
-        if record.get("outcome") == "started":
-            record = {**record, "outcome": "killed", "error": "its process ended mid-job"}
+        record = records.get(num, {"outcome": Outcome.NOT_STARTED})
+        if record.get("outcome") == Outcome.STARTED:
+            record = {**record, "outcome": Outcome.KILLED, "error": "its process ended mid-job"}
         table.append(
             {
                 "job": num,
@@ -183,7 +183,7 @@ def load_records(
     records = []
     for run in runs:
         history = {}
-        for key in CURVE_KEYS:
+        for key in metrics.CURVES:
             # One value per step: MLflow logs a logged model's metrics again at its step
             # (the last epoch), with the model's id.
             points = {m.step: m.value for m in client.get_metric_history(run.info.run_id, key)}

@@ -17,17 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from augsweep import plots
+from augsweep import metrics, plots
 from augsweep.tracking import report_html, stats
 from augsweep.tracking.tags import Tag
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
-METRIC_COLUMNS = (
-    "best_val_accuracy", "final_clean_accuracy", "final_val_accuracy", "final_gap",
-    "test_accuracy",
-)  # fmt: skip
 COLUMNS = (
     "run_name", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "test_accuracy", "epochs",
@@ -42,13 +38,6 @@ REPORT_HTML = "report.html"
 # Written by every report, in this order.
 REPORT_FILES = (ACCURACY_PLOT, LOSS_PLOT, RUNS_CSV, GROUPS_CSV, SUMMARY_MD, REPORT_HTML)
 FOREST_FILE = "differences.png"  # only with a paired comparison
-LABELS = {
-    "best_val_accuracy": "best val acc.",
-    "final_val_accuracy": "final val acc.",
-    "final_clean_accuracy": "final clean-train acc.",
-    "final_gap": "final gap",
-    "test_accuracy": "test acc.",
-}
 
 
 @dataclass
@@ -76,7 +65,7 @@ class RunRecord:
             "augment": data.tags.get(Tag.AUGMENT, ""),
             "seed": data.params.get("seed", ""),
             "status": info.status,
-            **{key: data.metrics.get(key) for key in METRIC_COLUMNS},
+            **{key: data.metrics.get(key) for key in metrics.COMPARED},
             "best_epoch": int(best_epoch) if best_epoch is not None else None,
             "epochs": len(self.history.get("val_accuracy", [])),
             "duration_s": round(duration, 1) if duration is not None else None,
@@ -187,7 +176,7 @@ def _band(group: stats.Group, records, metric: str) -> dict:
 def _forest_plot(analysis: stats.Analysis, path: Path, title: str) -> Path | None:
     """Paired differences vs the baseline with their intervals (None: nothing to draw)."""
     panels = {}
-    for metric, _ in stats.PAIRED_METRICS:
+    for metric, _ in metrics.PAIRED:
         rows = [
             (c.group.label, p.diff.mean, p.diff.low, p.diff.high)
             for c in analysis.comparisons
@@ -196,7 +185,7 @@ def _forest_plot(analysis: stats.Analysis, path: Path, title: str) -> Path | Non
         ]
         if rows:
             better = "smaller is better" if metric == "final_gap" else "higher is better"
-            panels[f"Δ {LABELS[metric]} ({better})"] = rows
+            panels[f"Δ {metrics.LABELS[metric]} ({better})"] = rows
     if not panels:
         path.unlink(missing_ok=True)
         return None
@@ -222,8 +211,8 @@ def fmt_p(p: float | None) -> str:
 def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
     """The paired comparisons: per group and metric, difference [CI], p and verdict."""
     header = ["group", "baseline", "pairs"]
-    for metric, _ in stats.PAIRED_METRICS:
-        header += [f"Δ {LABELS[metric]} [95% CI]", "p", "verdict"]
+    for metric, _ in metrics.PAIRED:
+        header += [f"Δ {metrics.LABELS[metric]} [95% CI]", "p", "verdict"]
     rows = []
     for comparison in analysis.comparisons:
         row = [comparison.group.label, comparison.baseline.label, str(len(comparison.seeds))]
@@ -235,9 +224,9 @@ def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]
 
 def group_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
     """Per group: finished runs and each metric's mean [95% CI]."""
-    header = ["group", "n"] + [LABELS[m] for m in stats.GROUP_METRICS]
+    header = ["group", "n"] + [metrics.LABELS[m] for m in metrics.COMPARED]
     rows = [
-        [g.label, str(len(g.runs))] + [fmt_interval(g.stats[m]) for m in stats.GROUP_METRICS]
+        [g.label, str(len(g.runs))] + [fmt_interval(g.stats[m]) for m in metrics.COMPARED]
         for g in analysis.groups
     ]
     return header, rows
@@ -274,7 +263,7 @@ def _write_groups_csv(analysis: stats.Analysis, path: Path) -> Path:
     rows = []
     for group in analysis.groups:
         row = {"group": group.label, "n": len(group.runs)}
-        for metric in stats.GROUP_METRICS:
+        for metric in metrics.COMPARED:
             interval = group.stats[metric]
             row |= {
                 f"{metric}_mean": interval.mean if interval.n else None,

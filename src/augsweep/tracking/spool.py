@@ -48,12 +48,11 @@ from pathlib import Path
 
 from augsweep.paths import user_cache_dir
 from augsweep.tracking import probe
+from augsweep.tracking import uri as uris
 from augsweep.tracking.tags import Tag
 
 RECONNECT_PROBE_S = 1.0  # the quick look at /health after each epoch while away
 RECONNECT_POLL_S = 2.0  # between looks while waiting at a run's end
-
-_OPEN: dict[str, Outbox] = {}  # the outbox of each run this process trains, by run id
 
 
 class StoreLost(probe.StoreUnavailable):
@@ -88,15 +87,9 @@ class Outbox:
         self._queue: queue.Queue | None = None  # live records for the sender thread
         self._error: BaseException | None = None  # the sender's, raised in the caller's
 
-    @classmethod
-    def open(cls, client, run_id: str, wait_s: float) -> Outbox:
-        """The outbox of ``run_id``, registered so that the run's end goes through it."""
-        outbox = _OPEN[run_id] = cls(client, run_id, wait_s)
-        return outbox
-
     @property
     def remote(self) -> bool:
-        return self.uri.startswith(("http://", "https://"))
+        return uris.is_http(self.uri)
 
     def log_metrics(self, values: Mapping[str, float], step: int, heartbeat: bool = False) -> None:
         """One epoch's metrics at ``step``, with the time they were measured.
@@ -229,7 +222,6 @@ class Outbox:
         record = {"kind": "end", "run_id": self.run_id, "status": status, "error": error,
                   "end_time": int(time.time() * 1000)}  # fmt: skip
         sent = self.deliver(record) or self.reconnect(self._wait_once())
-        _OPEN.pop(self.run_id, None)
         if not sent:
             print(f"augsweep: the tracking server {self.uri} is still away: run {self.run_id} "
                   f"({status}) is kept in {self.path} ({len(self.pending)} records); "
@@ -280,21 +272,14 @@ class Outbox:
             self._file = None
 
 
-def end_active_run(status: str, error: str | None) -> bool:
-    """End the active MLflow run through its outbox, if it has one.
-
-    Returns:
-        False when the active run has no outbox (the caller ends it as usual).
-    """
+def end_active_run(outbox: Outbox, status: str, error: str | None) -> None:
+    """End the active MLflow run, ``outbox``'s, through it: its status and error tag sent,
+    or kept in the spool while its server is away."""
     import mlflow
 
-    run = mlflow.active_run()
-    outbox = _OPEN.get(run.info.run_id) if run else None
-    if outbox is None:
-        return False
     if outbox.end(status, error):
         mlflow.end_run(status)  # MLflow's own bookkeeping; the status is already set
-        return True
+        return
     # end_run leaves MLflow's stack of active runs first, then fails to reach the server:
     # at once, without retries (their warnings would follow the message that said why).
     retries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
@@ -307,13 +292,6 @@ def end_active_run(status: str, error: str | None) -> bool:
             os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
         else:
             os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
-    return True
-
-
-def settle(run_id: str) -> None:
-    """:meth:`Outbox.settle` for ``run_id``'s outbox, if it has one."""
-    if run_id in _OPEN:
-        _OPEN[run_id].settle()
 
 
 def send_all(client, records: Iterable[dict], check_steps: bool = True) -> None:

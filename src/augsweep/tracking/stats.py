@@ -21,18 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as scipy_stats
 
+from augsweep import metrics
+from augsweep.overrides import split_override
+
 CONFIDENCE = 0.95
 SEED_KEY = "seed"
-# Each group's metrics, in the order the report shows them.
-GROUP_METRICS = (
-    "best_val_accuracy", "final_val_accuracy", "final_clean_accuracy", "final_gap",
-    "test_accuracy",
-)  # fmt: skip
-# The paired comparisons: metric and direction (+1: higher is better, -1: lower is better).
-# Validation accuracy is the FINAL one, not the best: the best is the maximum of a noisy
-# curve, picked by looking at the validation set itself, so it favours whichever policy
-# fluctuates more; the final one is measured like the gap (last epoch) and selects nothing.
-PAIRED_METRICS = (("final_val_accuracy", 1), ("test_accuracy", 1), ("final_gap", -1))
 TEST_NAME = "paired t-test (scipy.stats.ttest_rel, two-sided)"
 DEFAULT_KEY = "augment"  # what a baseline names when it is a bare value: `none`
 
@@ -105,7 +98,7 @@ class Comparison:
         baseline: Its baseline group.
         seeds: The seeds both have (the pairs).
         unpaired: The seeds only one of the two has, left out of the pairing.
-        paired: One :class:`Paired` per metric of :data:`PAIRED_METRICS`.
+        paired: One :class:`Paired` per metric of :data:`metrics.PAIRED`.
     """
 
     group: Group
@@ -190,12 +183,6 @@ def verdict(diff: Interval, sign: int) -> str:
     return f"no clear difference with n={diff.n}"
 
 
-def split_override(override: str) -> tuple[str, str]:
-    """``"+trainer.epochs=3"`` -> ``("trainer.epochs", "3")``."""
-    key, _, value = override.partition("=")
-    return key.lstrip("+~"), value
-
-
 def swept_settings(overrides: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
     """Each run's values of the keys that differ between runs, ``seed`` excluded.
 
@@ -226,7 +213,7 @@ def group_runs(rows: Sequence[dict]) -> list[Group]:
 
     Args:
         rows: One dict per run with ``status``, ``seed``, ``settings`` (swept key -> value)
-            and the metrics of :data:`GROUP_METRICS` (missing or None where not logged).
+            and the metrics of :data:`metrics.COMPARED` (missing or None where not logged).
 
     Returns:
         The groups, in the order their first run appears, with their :class:`Interval` s.
@@ -240,7 +227,9 @@ def group_runs(rows: Sequence[dict]) -> list[Group]:
                 group.runs = [r for r in group.runs if r.get(SEED_KEY) != row.get(SEED_KEY)]
             group.runs.append(row)
     for group in groups.values():
-        group.stats = {key: t_interval([r.get(key) for r in group.runs]) for key in GROUP_METRICS}
+        group.stats = {
+            key: t_interval([r.get(key) for r in group.runs]) for key in metrics.COMPARED
+        }
     return list(groups.values())
 
 
@@ -251,7 +240,7 @@ def parse_baseline(baseline: str) -> tuple[str, str]:
 
 
 def compare(group: Group, base: Group) -> Comparison:
-    """``group`` against ``base``, seed by seed, for every metric of :data:`PAIRED_METRICS`."""
+    """``group`` against ``base``, seed by seed, for every metric of :data:`metrics.PAIRED`."""
     mine = {str(r[SEED_KEY]): r for r in group.runs if r.get(SEED_KEY) not in (None, "")}
     theirs = {str(r[SEED_KEY]): r for r in base.runs if r.get(SEED_KEY) not in (None, "")}
     seeds = [seed for seed in mine if seed in theirs]
@@ -259,7 +248,7 @@ def compare(group: Group, base: Group) -> Comparison:
         f"{s} ({base.label} only)" for s in theirs if s not in mine
     ]
     results = []
-    for metric, sign in PAIRED_METRICS:
+    for metric, sign in metrics.PAIRED:
         pairs = [
             (mine[s][metric], theirs[s][metric])
             for s in seeds

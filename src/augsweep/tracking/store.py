@@ -25,9 +25,9 @@ from mlflow.tracking import MlflowClient
 from augsweep.errors import first_line
 from augsweep.paths import launch_dir
 from augsweep.tracking import spool
+from augsweep.tracking import uri as uris
 from augsweep.tracking.tags import Tag
 
-SQLITE_PREFIX = "sqlite:///"
 # The experiment kind whose page is the runs list ("Training runs"); without the tag the UI
 # (3.17) opens an experiment on its GenAI overview. The values are the UI's own (its bundle's
 # experiment kinds): MLflow's Python package has no constant for them.
@@ -50,13 +50,13 @@ def resolve_uri(uri: str, base_dir: Path | None = None) -> str:
     Raises:
         ValueError: For a file-store URI or a plain path.
     """
-    if uri.startswith(SQLITE_PREFIX):
-        path = Path(uri[len(SQLITE_PREFIX) :])
+    if uris.is_sqlite(uri):
+        path = uris.sqlite_file(uri)
         if not path.is_absolute():
             path = (base_dir or launch_dir()) / path
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLITE_PREFIX + str(path.resolve())
-    if uri.startswith(("http://", "https://", "databricks")):
+        return uris.sqlite_uri(path.resolve())
+    if uris.is_http(uri) or uri.startswith("databricks"):
         return uri
     raise ValueError(
         f"tracking.uri={uri!r} is not supported: use sqlite:///PATH/mlflow.db "
@@ -67,8 +67,8 @@ def resolve_uri(uri: str, base_dir: Path | None = None) -> str:
 
 def artifact_root(uri: str) -> str | None:
     """Artifact location for new experiments: ``artifacts/`` beside a SQLite database."""
-    if uri.startswith(SQLITE_PREFIX):
-        return Path(uri[len(SQLITE_PREFIX) :]).parent.joinpath("artifacts").as_uri()
+    if uris.is_sqlite(uri):
+        return uris.sqlite_file(uri).parent.joinpath("artifacts").as_uri()
     return None
 
 
@@ -133,10 +133,10 @@ def store_lock(uri: str) -> Iterator[None]:
     Args:
         uri: A resolved tracking URI.
     """
-    if not uri.startswith(SQLITE_PREFIX):
+    if not uris.is_sqlite(uri):
         yield
         return
-    path = Path(uri[len(SQLITE_PREFIX) :] + ".lock")
+    path = Path(f"{uris.sqlite_file(uri)}.lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -154,13 +154,18 @@ def tracked_run(
     tags: Mapping[str, str],
     parent_run_id: str | None = None,
     run_id: str | None = None,
-) -> Iterator[mlflow.ActiveRun]:
+    reconnect_wait_s: float = 0.0,
+) -> Iterator[tuple[mlflow.ActiveRun, spool.Outbox]]:
     """Start a run (or reopen ``run_id``) and end it with the status it earned.
 
     The run ends FINISHED if the block completes, KILLED on Ctrl-C or SIGTERM, and FAILED
     on any other exception, with the error's first line in tag ``error``. The exception is
     re-raised. The run is tagged with its owner (host, process) and a heartbeat, so that a
     relaunch can tell a live run from one whose process died.
+
+    What the run logs per epoch, and its end, go through its outbox
+    (:class:`~augsweep.tracking.spool.Outbox`), which keeps them on disk while a tracking
+    server is away.
 
     Args:
         client: Client of the tracking store.
@@ -170,9 +175,11 @@ def tracked_run(
         parent_run_id: Nests a new run under this one (a sweep's parent run).
         run_id: Reopen this run (a resumed one) instead of creating one; its ``error``
             tag is removed.
+        reconnect_wait_s: How long the run's end waits for a server that went away
+            (``tracking.reconnect_wait_s``).
 
     Yields:
-        The active run.
+        The active run and its outbox.
     """
     all_tags = {**tags, **owner_tags()}
     if run_id is None:
@@ -187,17 +194,18 @@ def tracked_run(
             client.set_tag(run_id, key, value)
     # An explicit run_id keeps a stray MLFLOW_RUN_ID in the environment from taking over.
     run = mlflow.start_run(run_id=run_id)
+    outbox = spool.Outbox(client, run_id, reconnect_wait_s)
     try:
         with _sigterm_as_interrupt():
-            yield run
+            yield run, outbox
     except KeyboardInterrupt:
-        _end_run(RunStatus.KILLED, "KeyboardInterrupt: run interrupted")
+        _end_run(outbox, RunStatus.KILLED, "KeyboardInterrupt: run interrupted")
         raise
     except BaseException as error:
-        _end_run(RunStatus.FAILED, first_line(error))
+        _end_run(outbox, RunStatus.FAILED, first_line(error))
         raise
     else:
-        _end_run(RunStatus.FINISHED)
+        _end_run(outbox, RunStatus.FINISHED)
 
 
 @functools.cache
@@ -234,14 +242,10 @@ def boot_id() -> str:
         return ""
 
 
-def _end_run(status: int, error: str | None = None) -> None:
-    """End the active run with ``status``, tagging the error if there is one (through the
-    run's outbox if it has one: kept in the spool while its server is away)."""
-    if spool.end_active_run(RunStatus.to_string(status), error):
-        return
-    if error:
-        mlflow.set_tag(Tag.ERROR, error)
-    mlflow.end_run(RunStatus.to_string(status))
+def _end_run(outbox: spool.Outbox, status: int, error: str | None = None) -> None:
+    """End the active run with ``status``, tagging the error if there is one, through the
+    run's outbox (kept in the spool while its server is away)."""
+    spool.end_active_run(outbox, RunStatus.to_string(status), error)
 
 
 def _raise_interrupt(signum, frame):

@@ -24,16 +24,16 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from augsweep.errors import EXIT_FAILED
+from augsweep.outcomes import LISTED, UNFINISHED, Outcome
+from augsweep.overrides import override_key
 from augsweep.tracking.tags import Tag
 from augsweep.worker import frozen_imports
 
 SWEEP_FILE = "sweep.json"
-EXIT_FAILED = 1  # the exit code of a sweep with a failed job (augsweep.cli has them all)
 # The report's page linked at the end of a sweep: the first of these logged on the parent.
 REPORT_PAGES = ("report.html", "summary.md")
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
-# What became of a job, in the order the summary counts them.
-OUTCOMES = ("trained", "resumed", "skipped", "elsewhere", "failed", "killed", "not started")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class SweepInfo:
 
     def swept_overrides(self, job_overrides: list[str]) -> list[str]:
         """The job's overrides of the swept keys (all of them if none is swept)."""
-        swept = [o for o in job_overrides if o.split("=", 1)[0].lstrip("+~") in self.swept_keys]
+        swept = [o for o in job_overrides if override_key(o) in self.swept_keys]
         return swept or list(job_overrides)
 
     def job_name(self, num: int) -> str:
@@ -133,8 +133,8 @@ def new_sweep_id() -> str:
 
 def record_job(info: SweepInfo, num: int, record: dict) -> None:
     """Record what became of job ``num`` on the sweep's parent run (tag
-    ``augsweep.job.<num>``, JSON): ``overrides``, ``outcome`` (one of :data:`OUTCOMES`, or
-    ``started``), ``run_id``, ``error``, ``seconds``, ``detail``."""
+    ``augsweep.job.<num>``, JSON): ``overrides``, ``outcome`` (an
+    :class:`~augsweep.outcomes.Outcome`), ``run_id``, ``error``, ``seconds``, ``detail``."""
     from augsweep.tracking import store
 
     client = store.connect(info.tracking_uri)
@@ -266,9 +266,9 @@ def sweep_status(jobs: list[dict]) -> str:
     """The parent run's status: KILLED if a job was killed or never started, FAILED if one
     failed, else FINISHED."""
     outcomes = {job["outcome"] for job in jobs}
-    if outcomes & {"killed", "not started"}:
+    if outcomes & set(UNFINISHED):
         return "KILLED"
-    if "failed" in outcomes:
+    if Outcome.FAILED in outcomes:
         return "FAILED"
     return "FINISHED" if jobs else "FAILED"
 
@@ -286,11 +286,12 @@ def _print_summary(
     """
     from augsweep.tracking.ui import where_to_look
 
-    counts = {outcome: sum(j["outcome"] == outcome for j in jobs) for outcome in OUTCOMES}
+    ended = [outcome for outcome in Outcome if outcome is not Outcome.STARTED]
+    counts = {outcome: sum(j["outcome"] == outcome for j in jobs) for outcome in ended}
     shown = ", ".join(f"{outcome} {n}" for outcome, n in counts.items() if n)
     print(f"\nSweep {info.sweep_id}: {len(jobs)} jobs: {shown or 'none ran'}")
     for job in jobs:
-        if job["outcome"] in ("failed", "killed", "not started"):
+        if job["outcome"] in LISTED:
             why = f": {job['error']}" if job["error"] else ""
             print(f"  job {job['job'] + 1} {job['name']}: {job['outcome']}{why}")
     if report_dir:

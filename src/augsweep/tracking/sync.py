@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from augsweep.tracking import probe
+from augsweep.tracking import uri as uris
 
 
 def prepare_store(uri: str) -> None:
@@ -31,7 +32,7 @@ def prepare_store(uri: str) -> None:
         augsweep.tracking.probe.StoreUnavailable: The store cannot be used.
     """
     probe.check_store(uri)
-    if uri.startswith(("http://", "https://")):
+    if uris.is_http(uri):
         replay_for_launch(uri)
 
 

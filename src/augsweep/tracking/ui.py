@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SQLITE_PREFIX = "sqlite:///"
+from augsweep.tracking import uri as uris
+
 # MLflow 3.17's UI shows an experiment as GenAI (its overview, traces) or as model training
 # (its runs) after this URL parameter, else after the switch at its top left, kept in the
 # browser's local storage and GenAI by default. It does not read the experiment's
@@ -31,9 +32,9 @@ def ui_command(uri: str) -> str | None:
         ``make ui`` for the project's default store (``make -C ROOT ui`` from elsewhere),
         else ``mlflow ui --backend-store-uri URI``.
     """
-    if not uri.startswith(SQLITE_PREFIX):
+    if not uris.is_sqlite(uri):
         return None
-    db = Path(uri.removeprefix(SQLITE_PREFIX))
+    db = uris.sqlite_file(uri)
     if db == PROJECT_STORE and (PROJECT_ROOT / "Makefile").exists():
         return "make ui" if Path.cwd() == PROJECT_ROOT else f"make -C {PROJECT_ROOT} ui"
     return f"mlflow ui --backend-store-uri {uri}"
@@ -41,7 +42,7 @@ def ui_command(uri: str) -> str | None:
 
 def ui_address(uri: str) -> str:
     """The address of the UI over store ``uri``: the server itself, or a local ``mlflow ui``."""
-    if uri.startswith(("http://", "https://")):
+    if uris.is_http(uri):
         return uri.rstrip("/")
     return LOCAL_UI
 

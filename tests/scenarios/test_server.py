@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from augsweep.run import SUMMARY_KEYS
+from augsweep.metrics import SUMMARY as SUMMARY_KEYS
 from augsweep.tracking import probe, spool
 from augsweep.tracking.tags import Tag
 from tests.helpers import ROOT, SMALL, epochs_per_run, run_cli

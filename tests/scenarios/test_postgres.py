@@ -10,7 +10,7 @@ from augsweep.tracking.tags import Tag
 from tests.helpers import ROOT, SMALL, run_cli
 from tests.helpers.postgres import postgres_bin, postgres_database
 from tests.helpers.server import mlflow_server
-from tests.tracking.test_server import assert_every_epoch_once
+from tests.scenarios.test_server import assert_every_epoch_once
 
 
 @pytest.mark.slow
