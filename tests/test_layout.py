@@ -119,6 +119,7 @@ FLOORS = (
             "augsweep.worker",
             "augsweep.tracking.uri",
             "augsweep.tracking.tags",
+            "augsweep.command_args",
         ),
     ),
     ("config", ("augsweep.config",)),
@@ -154,6 +155,8 @@ STDLIB_ONLY = (
     "augsweep.tracking.tags",
     "augsweep.tracking.probe",
     "augsweep.tracking.ui",
+    "augsweep.command_args",
+    "augsweep.commands",
 )
 HEAVY = ("tensorflow", "keras", "mlflow")
 

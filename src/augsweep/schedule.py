@@ -8,8 +8,9 @@ holder dies, even by SIGKILL, so there is never a stale lock to delete by hand. 
 watches the console at night, so the output goes to ``<log-dir>/YYYY-MM-DD.log`` between a
 header (time, command) and a footer (exit code, duration).
 
-    python -m augsweep.schedule -- augment=none,flip,flip_rot_zoom seed=0,1,2
-    python -m augsweep.schedule --command "python train.py -m" --lock /tmp/a.lock -- seed=0
+    augsweep schedule -- augment=none,flip,flip_rot_zoom seed=0,1,2
+    augsweep schedule --command "python train.py -m" --lock /tmp/a.lock -- seed=0
+    python -m augsweep.schedule -- seed=0       # the same launcher, without the script
 
 The command is ``<this python> train.py -m`` (in the current directory) followed by the
 arguments after ``--``; ``--command`` replaces that program. The exit code is the command's
@@ -45,6 +46,10 @@ DEFAULT_LOCK = Path("mlruns") / "schedule.lock"
 DEFAULT_LOG_DIR = Path("logs")
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 USAGE_ERROR = 2
+DESCRIPTION = (
+    "Run one sweep under an exclusive lock, its output in a dated log file. "
+    "If the lock is held, say by whom and exit 0 at once."
+)
 
 
 class ScheduleError(Exception):
@@ -68,21 +73,14 @@ class Options:
     quiet: bool
 
 
-def parse_args(argv: Sequence[str]) -> Options:
-    """Read the launcher's options; relative paths are relative to the current directory.
+def add_arguments(parser: argparse.ArgumentParser, prog: str = f"python -m {PROG}") -> None:
+    """Add the launcher's options to ``parser`` (also ``augsweep schedule``'s).
 
     Args:
-        argv: The arguments after the program name.
-
-    Raises:
-        ScheduleError: ``--command`` is empty or cannot be split like a shell would.
+        parser: The parser.
+        prog: How the launcher is called, for the example.
     """
-    parser = argparse.ArgumentParser(
-        prog=f"python -m {PROG}",
-        description="Run one sweep under an exclusive lock, its output in a dated log file. "
-        "If the lock is held, say by whom and exit 0 at once.",
-        epilog="Example: python -m augsweep.schedule -- augment=none,flip seed=0,1,2",
-    )
+    parser.epilog = f"Example: {prog} -- augment=none,flip seed=0,1,2"
     parser.add_argument(
         "--command",
         help="the program to run, split like a shell would (default: '<this python> "
@@ -101,9 +99,36 @@ def parse_args(argv: Sequence[str]) -> Options:
         "--quiet", action="store_true", help="write to the log file only, not to stdout"
     )
     parser.add_argument("args", nargs="*", help="arguments for the command (put them after --)")
-    ns = parser.parse_args(argv)
+
+
+def options_from(ns: argparse.Namespace) -> Options:
+    """The launch that parsed options ask for; relative paths are relative to the current
+    directory.
+
+    Raises:
+        ScheduleError: ``--command`` is empty or cannot be split like a shell would.
+    """
     command = program(ns.command) + ns.args
     return Options(command, ns.lock.absolute(), ns.log_dir.absolute(), ns.quiet)
+
+
+def parse_args(argv: Sequence[str]) -> Options:
+    """Read the launcher's options; relative paths are relative to the current directory.
+
+    Args:
+        argv: The arguments after the program name.
+
+    Raises:
+        ScheduleError: ``--command`` is empty or cannot be split like a shell would.
+    """
+    return options_from(parser().parse_args(argv))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m augsweep.schedule``."""
+    result = argparse.ArgumentParser(prog=f"python -m {PROG}", description=DESCRIPTION)
+    add_arguments(result)
+    return result
 
 
 def program(command: str | None) -> list[str]:
@@ -419,13 +444,19 @@ def launch(options: Options) -> int:
     return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit code (see the module's docstring)."""
+def run_parsed(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+    """``augsweep schedule``: launch with parsed options (:func:`add_arguments`); returns the
+    exit code, as :func:`main`."""
     try:
-        return launch(parse_args(sys.argv[1:] if argv is None else argv))
+        return launch(options_from(args))
     except ScheduleError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; returns the exit code (see the module's docstring)."""
+    return run_parsed(parser().parse_args(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
-"""``python -m augsweep.tracking.reap``: close runs left RUNNING by processes that died.
+"""``augsweep reap``: close runs left RUNNING by processes that died.
 
 A SIGKILL (the OOM killer, a scheduler, a reboot) leaves MLflow runs RUNNING forever. A
 sweep's next launch reaps them before anything resumes; this command does the same on
 demand::
 
-    python -m augsweep.tracking.reap                          # experiment augsweep
-    python -m augsweep.tracking.reap --experiment flowers --stale-after-s 600
+    augsweep reap                          # experiment augsweep
+    augsweep reap --experiment flowers --stale-after-s 600
+
+(``python -m augsweep.tracking.reap`` takes the same options.)
 """
 
 from __future__ import annotations
@@ -19,21 +21,13 @@ from augsweep.tracking import store
 from augsweep.tracking.relaunch import owner_text, reap
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Reap the dead runs of an experiment (or of all) and list them."""
-    parser = argparse.ArgumentParser(
-        prog="python -m augsweep.tracking.reap",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--tracking-uri", default="sqlite:///mlruns/mlflow.db",
-                        help="MLflow tracking URI (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--experiment", default="augsweep",
-                        help="experiment name, or 'all' (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--stale-after-s", type=float, default=900,
-                        help="another host's run is dead after this many seconds without a "
-                        "heartbeat (default: %(default)s)")  # fmt: skip
-    args = parser.parse_args(argv)
+def run_parsed(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Reap the dead runs of an experiment (or of all) and list them.
+
+    Args:
+        args: The options (:func:`augsweep.command_args.reap_arguments`).
+        parser: Their parser, for a usage error (exit 2).
+    """
     client = store.connect(store.resolve_uri(args.tracking_uri, Path.cwd()))
     experiments = client.search_experiments()
     if args.experiment != "all":
@@ -46,6 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reaped {run.info.run_id} ({run.info.run_name}, {owner_text(run)}): now KILLED")
     print(f"{len(reaped)} run(s) reaped")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m augsweep.tracking.reap``: ``augsweep reap`` (:func:`run_parsed`)."""
+    from augsweep import command_args
+
+    return command_args.run_module("reap", run_parsed, argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``report.html``: the sweep's report as one self-contained page (figures embedded as
 base64 PNG, no external asset), which MLflow shows inline among the parent run's artifacts.
 
-Rendering only: :mod:`augsweep.tracking.report` computes the tables. Every text is escaped
+Rendering only: :mod:`augsweep.tracking.report_files` computes the tables. Every text is escaped
 (run names, errors and overrides are the user's).
 """
 

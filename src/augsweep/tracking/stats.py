@@ -2,7 +2,8 @@
 paired comparisons with a baseline group, seed by seed.
 
 Pure Python, numpy and scipy; no MLflow: :mod:`augsweep.tracking.report` reads the runs and
-hands this module plain rows (dicts), then renders what it returns.
+:mod:`augsweep.tracking.report_files` hands this module plain rows (dicts), then renders what
+it returns.
 
 Why paired: two runs with the same seed share the data split and the initial weights, so
 the difference between them is the policy's effect plus less noise than two unrelated runs.

@@ -247,21 +247,18 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     for run in report.sweep_runs(client, info.sweep_id, [info.experiment_id]):
         if run.info.status == "RUNNING" and not relaunch.owner_alive(run, float("inf")):
             relaunch.reap_run(client, run, "its job ended without closing it")
-    parent_tags = client.get_run(info.parent_run_id).data.tags
-    jobs = report.job_table(parent_tags, [info.job_name(num) for num in range(len(info.jobs))])
-    runs = report.sweep_runs(client, info.sweep_id, [info.experiment_id])
-    runs = report.with_job_runs(client, runs, jobs)
+    names = [info.job_name(num) for num in range(len(info.jobs))]
+    sweep = report.collect(client, info.sweep_id, [info.experiment_id], job_names=names,
+                           parent_run_id=info.parent_run_id)  # fmt: skip
     paths: list[Path] = []
-    try:
-        records = report.load_records(client, runs, jobs)
-        title = f"sweep {info.sweep_id}"
-        paths = report.build_report(records, sweep_dir, title, jobs, parent_tags)
+    try:  # the parent run ends with its jobs' status even if the report cannot be written
+        paths = report.for_sweep(client, sweep, sweep_dir).paths
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
     finally:
-        status = sweep_status(jobs)
+        status = sweep_status(sweep.jobs)
         client.set_terminated(info.parent_run_id, status)
-    _print_summary(info, jobs, sweep_dir if paths else None, [path.name for path in paths])
+    _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths])
     return status
 
 

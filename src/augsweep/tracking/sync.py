@@ -1,4 +1,4 @@
-"""``python -m augsweep.tracking.sync``: send what runs kept while their server was away.
+"""``augsweep sync``: send what runs kept while their server was away.
 
 Runs that lost their tracking server keep their epochs, tags and final status in spool
 files (:mod:`augsweep.tracking.spool`). This sends every spool file whose server answers,
@@ -6,13 +6,15 @@ each epoch's metrics exactly once, and removes it; files of runs still training,
 server still away, stay. Every launch against a server does the same for that server
 first (:func:`replay_for_launch`).
 
-Exit code: 0 when nothing is left to send, 1 otherwise.
+Exit code: 0 when nothing is left to send, 1 otherwise. ``--tracking-uri URI``: only that
+server's spools (``python -m augsweep.tracking.sync`` takes the same options).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from augsweep.tracking import probe
 from augsweep.tracking import uri as uris
@@ -54,21 +56,30 @@ def replay_for_launch(uri: str) -> None:
             print(f"sent the spool of run {replay.run_id} to {replay.uri}: {replay.reason}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m augsweep.tracking.sync", description=__doc__
-                                     .split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--uri", help="only the spools of this tracking server (default: all)")
-    args = parser.parse_args(argv)
+def run_parsed(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
+    """``augsweep sync``: send the spools (of ``args.tracking_uri``'s server, else of every
+    server) and list what became of each.
+
+    Returns:
+        0 when nothing is left to send, 1 otherwise.
+    """
     probe.bound_http_retries()
     from augsweep.tracking.spool import replay_pending, spool_dir
 
-    replays = replay_pending(args.uri)
+    replays = replay_pending(args.tracking_uri)
     for replay in replays:
         state = "sent" if replay.sent else "kept"
         print(f"run {replay.run_id} ({replay.uri}): {state}: {replay.reason}")
     left = [r for r in replays if not r.sent]
     print(f"{len(replays) - len(left)} sent, {len(left)} left in {spool_dir()}")
     return 1 if left else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m augsweep.tracking.sync``: ``augsweep sync`` (:func:`run_parsed`)."""
+    from augsweep import command_args
+
+    return command_args.run_module("sync", run_parsed, argv)
 
 
 if __name__ == "__main__":
