@@ -123,7 +123,7 @@ def test_a_loss_that_is_not_finite_stops_the_run_naming_the_epoch(loss, shown):
     with pytest.raises(TrainingDiverged) as error:
         check_diverged({"loss": [2.3, 1.9, loss]})
     assert error.value.epoch == 2
-    assert error.value.error_tag == f"diverged: loss is {shown} at epoch 2"
+    assert error.value.tag == f"diverged: loss is {shown} at epoch 2"
     assert "lower trainer.learning_rate" in str(error.value)
 
 
