@@ -175,7 +175,7 @@ def test_usage_errors_name_the_program_they_came_from(tmp_path):
     module = run_cli("-m", "augsweep.tracking.report", "--sweep-id", "nope",
                      "--tracking-uri", uri, cwd=tmp_path)  # fmt: skip
     assert module.returncode == 2
-    assert "python -m augsweep.tracking.report: error: no runs tagged sweep_id='nope'" in (
+    assert "python -m augsweep.tracking.report: error: sweep 'nope' has no runs in" in (
         module.stderr
     )
     reap = augsweep("reap", "--tracking-uri", uri, cwd=tmp_path)

@@ -229,4 +229,9 @@ def test_run_tags_name_what_the_run_compares_its_key_and_its_sweep():
     }
     sweep = SweepInfo("20260101-000000-abcdef", "parent", "1", "sqlite:////x/mlflow.db")
     in_sweep = run_tags(cfg, sweep, "0123456789abcdef", 4)
-    assert in_sweep == {**tags, "sweep_id": "20260101-000000-abcdef", "augsweep.job": "4"}
+    assert in_sweep == {
+        **tags,
+        "sweep_id": "20260101-000000-abcdef",
+        "augsweep.sweeps": "20260101-000000-abcdef",
+        "augsweep.job": "4",
+    }

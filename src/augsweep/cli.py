@@ -77,9 +77,11 @@ def run_job(cfg: DictConfig) -> float:
         job.end(Outcome.KILLED, error="interrupted (Ctrl-C or SIGTERM)")
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as error:
+        if not multirun and is_input_error(error):
+            _refuse(error)  # one line, its exit code: the job line would repeat it
         job.failed(error)
         if not multirun:
-            _exit_for(error)
+            raise  # Hydra's report, with the traceback
         # The sweep goes on; it exits 1 at its end (SweepTracker). A traceback is logged
         # only for what is not an error of the input.
         log.error("%s", error, exc_info=None if is_input_error(error) else error)
@@ -120,11 +122,9 @@ def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):
         return train_checked(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
 
 
-def _exit_for(error: Exception) -> None:
-    """A single run's failure: a clear message and its exit code for errors of the input;
-    Hydra's report (with traceback) for anything unexpected."""
-    if not is_input_error(error):
-        raise error
+def _refuse(error: Exception) -> None:
+    """A single run's error of the input: its message on one line (no traceback) and its
+    exit code."""
     error = unwrap(error)
     print(f"augsweep: {error}", file=sys.stderr)
     raise SystemExit(error.exit_code) from None

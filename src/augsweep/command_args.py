@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from augsweep.tracking.uri import DEFAULT_URI
+from augsweep.tracking.uri import DEFAULT_EXPERIMENT, DEFAULT_URI
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,13 @@ def add_tracking_uri(
 
 def report_arguments(parser: argparse.ArgumentParser) -> None:
     """``augsweep report``: which sweep, where to write, against which baseline."""
-    which = parser.add_mutually_exclusive_group(required=True)
+    which = parser.add_mutually_exclusive_group()
     which.add_argument("--sweep-id", help="the sweep_id tag of the sweep")
-    which.add_argument("--experiment", help="experiment name: report its latest sweep")
+    which.add_argument(
+        "--experiment",
+        help=f"experiment name: report its latest sweep (default: {DEFAULT_EXPERIMENT}'s, "
+        "unless --sweep-id)",
+    )
     add_tracking_uri(parser)
     parser.add_argument("--out", type=Path, help="output folder (default: reports/SWEEP_ID)")
     parser.add_argument(
@@ -64,7 +68,7 @@ def report_arguments(parser: argparse.ArgumentParser) -> None:
 def reap_arguments(parser: argparse.ArgumentParser) -> None:
     """``augsweep reap``: which experiment, and when another host's run counts as dead."""
     add_tracking_uri(parser)
-    parser.add_argument("--experiment", default="augsweep",
+    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
                         help="experiment name, or 'all' (default: %(default)s)")  # fmt: skip
     parser.add_argument("--stale-after-s", type=float, default=900,
                         help="another host's run is dead after this many seconds without a "

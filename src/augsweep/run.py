@@ -47,7 +47,7 @@ from augsweep.paths import resolve_path, user_cache_dir
 from augsweep.tracking import artifacts, relaunch, store
 from augsweep.tracking import uri as uris
 from augsweep.tracking.spool import Outbox
-from augsweep.tracking.sweep import SweepInfo
+from augsweep.tracking.sweep import SweepInfo, sweeps_with
 from augsweep.tracking.tags import Tag
 
 PARENT_BEAT_S = 60
@@ -153,11 +153,15 @@ def train_checked(
     plan = _plan(client, experiment_id, key, splits, cfg)
     if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
         run = plan.run
+        if sweep:  # reused by this sweep: one of its runs too
+            client.set_tag(run.info.run_id, Tag.SWEEPS, sweeps_with(run, sweep.sweep_id))
         summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}
         return RunResult(plan.action, run.info.run_id, summary, plan.reason,
                          time.monotonic() - start)  # fmt: skip
     resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
     tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
+    if sweep and resume_id:  # a run of another sweep, resumed here: of both
+        tags[Tag.SWEEPS] = sweeps_with(plan.run, sweep.sweep_id)
     if plan.previous_run_id:
         tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
     parent_id = sweep.parent_run_id if sweep else None
@@ -229,6 +233,7 @@ def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None
     }
     if sweep:
         tags[Tag.SWEEP_ID] = sweep.sweep_id
+        tags[Tag.SWEEPS] = sweep.sweep_id
         if job is not None:
             tags[Tag.JOB] = str(job)
     return tags

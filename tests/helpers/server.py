@@ -34,10 +34,11 @@ class Server:
         store: Folder of the SQLite store and the served artifacts.
         port: Port of 127.0.0.1.
         backend: Another backend store URI (PostgreSQL), instead of ``store/mlflow.db``.
+        args: More `mlflow server` options (the Makefile's ``SERVER_ARGS``).
     """
 
-    def __init__(self, store: Path, port: int, backend: str | None = None):
-        self.store, self.port, self.backend = store, port, backend
+    def __init__(self, store: Path, port: int, backend: str | None = None, args: str = ""):
+        self.store, self.port, self.backend, self.args = store, port, backend, args
         self.uri = f"http://127.0.0.1:{port}"
         self.process: subprocess.Popen | None = None
         self.log = store / f"server-{port}.log"
@@ -58,6 +59,8 @@ class Server:
         ]
         if self.backend:
             args.append(f"SERVER_BACKEND={self.backend}")
+        if self.args:
+            args.append(f"SERVER_ARGS={self.args}")
         return args
 
     def start(self, timeout: float = 120) -> None:
@@ -109,9 +112,10 @@ def _wait_until_closed(port: int, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def mlflow_server(store: Path, backend: str | None = None) -> Iterator[Server]:
-    """A started :class:`Server` on a free port, stopped at the end (also on failure)."""
-    server = Server(store, free_port(), backend)
+def mlflow_server(store: Path, backend: str | None = None, args: str = "") -> Iterator[Server]:
+    """A started :class:`Server` on a free port, stopped at the end (also on failure);
+    ``args``: more ``mlflow server`` options (the Makefile's ``SERVER_ARGS``)."""
+    server = Server(store, free_port(), backend, args)
     server.start()
     try:
         yield server

@@ -19,7 +19,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from augsweep.tracking.uri import DEFAULT_URI
+from augsweep.tracking.uri import DEFAULT_EXPERIMENT, DEFAULT_URI
 
 
 @dataclass
@@ -322,7 +322,7 @@ class TrackingConfig:
     """
 
     uri: str = DEFAULT_URI
-    experiment: str = "augsweep"
+    experiment: str = DEFAULT_EXPERIMENT
     log_model: bool = True
     checkpoints: str | None = None
     stale_after_s: int = 900

@@ -37,6 +37,7 @@ from augsweep.tracking.report_files import (  # noqa: F401  (the report's names,
     build_report,
 )
 from augsweep.tracking.tags import Tag
+from augsweep.tracking.uri import DEFAULT_EXPERIMENT
 
 
 @dataclass
@@ -279,19 +280,21 @@ def run_parsed(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         parser: Their parser, for a usage error (exit 2).
     """
     client = store.connect(store.resolve_uri(args.tracking_uri, Path.cwd()))
-    if args.experiment:
-        experiment = client.get_experiment_by_name(args.experiment)
-        if experiment is None:
-            names = [e.name for e in client.search_experiments()]
-            parser.error(f"no experiment named {args.experiment!r}; existing: {names}")
-        experiment_ids = [experiment.experiment_id]
-        sweep_id = latest_sweep_id(client, experiment.experiment_id)
-    else:
+    if args.sweep_id:
         experiment_ids = [e.experiment_id for e in client.search_experiments()]
         sweep_id = args.sweep_id
+    else:
+        name = args.experiment or DEFAULT_EXPERIMENT
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            names = [e.name for e in client.search_experiments()]
+            parser.error(f"no experiment named {name!r}; existing: {names}")
+        experiment_ids = [experiment.experiment_id]
+        sweep_id = latest_sweep_id(client, experiment.experiment_id)
+    # Its runs: the job records' (runs reused from earlier sweeps too), else those tagged.
     sweep = collect(client, sweep_id, experiment_ids)
-    if not sweep.tagged:
-        parser.error(f"no runs tagged sweep_id={sweep_id!r} in {args.tracking_uri}")
+    if not sweep.runs:
+        parser.error(f"sweep {sweep_id!r} has no runs in {args.tracking_uri}")
     out = args.out or Path("reports") / sweep_id
     result = for_sweep(client, sweep, out, baseline=args.baseline)
     print("\n".join(str(p) for p in result.paths))

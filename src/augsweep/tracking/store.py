@@ -22,7 +22,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from augsweep.errors import first_line
+from augsweep.errors import EXIT_CONFIG_ERROR, InputError, first_line
 from augsweep.paths import launch_dir
 from augsweep.tracking import spool
 from augsweep.tracking import uri as uris
@@ -83,14 +83,37 @@ def connect(uri: str) -> MlflowClient:
         return MlflowClient(tracking_uri=uri)
 
 
+class ArtifactsOutOfReach(InputError):
+    """The experiment keeps its artifacts where this store cannot write them."""
+
+    exit_code = EXIT_CONFIG_ERROR
+
+
 def ensure_experiment(client: MlflowClient, name: str) -> str:
     """Return the id of experiment ``name``, creating (or restoring) it if needed.
 
     Under :func:`store_lock`: two processes that both find no experiment would otherwise
     both create it.
+
+    Raises:
+        ArtifactsOutOfReach: The experiment was created through a tracking server, which
+            serves its artifacts (``mlflow-artifacts:/``), and ``client`` is not one: a run
+            would train, then fail to log its files.
     """
     with store_lock(client.tracking_uri):
-        return _ensure_experiment(client, name)
+        experiment_id = _ensure_experiment(client, name)
+    _check_artifacts_reachable(client, name, experiment_id)
+    return experiment_id
+
+
+def _check_artifacts_reachable(client: MlflowClient, name: str, experiment_id: str) -> None:
+    location = client.get_experiment(experiment_id).artifact_location or ""
+    if location.startswith("mlflow-artifacts:") and not uris.is_http(client.tracking_uri):
+        raise ArtifactsOutOfReach(
+            f"experiment {name!r} was created through a tracking server, which keeps its "
+            f"artifacts ({location}): log to it with tracking=server (`make server`), or "
+            "choose another tracking.experiment for local runs"
+        )
 
 
 def _ensure_experiment(client: MlflowClient, name: str) -> str:

@@ -17,6 +17,7 @@ import atexit
 import itertools
 import json
 import secrets
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from augsweep.errors import EXIT_FAILED
+from augsweep.errors import EXIT_FAILED, InputError
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
 from augsweep.overrides import override_key
 from augsweep.tracking.tags import Tag
@@ -126,6 +127,15 @@ def expected_jobs(config: DictConfig) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(job) for job in itertools.product(*axes.values()))
 
 
+def sweeps_with(run, sweep_id: str) -> str:
+    """The run's ``augsweep.sweeps`` tag with ``sweep_id`` added (once; in the order they
+    came). A run trained before the tag existed belongs to its ``sweep_id`` too."""
+    tags = run.data.tags
+    listed = tags.get(Tag.SWEEPS) or tags.get(Tag.SWEEP_ID) or ""
+    sweeps = [s for s in listed.split(",") if s]
+    return ",".join(dict.fromkeys([*sweeps, sweep_id]))
+
+
 def new_sweep_id() -> str:
     """A sortable, unique id: ``YYYYmmdd-HHMMSS-xxxxxx``."""
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
@@ -156,7 +166,11 @@ class SweepTracker(Callback):
         sync.prepare_store_or_exit(config.tracking.uri)  # before anything is created
         uri = store.resolve_uri(config.tracking.uri)
         client = store.connect(uri)
-        experiment_id = store.ensure_experiment(client, config.tracking.experiment)
+        try:
+            experiment_id = store.ensure_experiment(client, config.tracking.experiment)
+        except InputError as error:  # before any job: one line, its exit code
+            print(f"augsweep: {error}", file=sys.stderr, flush=True)
+            raise SystemExit(error.exit_code) from None
         reaped = relaunch.reap(client, [experiment_id], config.tracking.stale_after_s)
         for run in reaped:
             print(f"reaped run {run.info.run_id} ({run.info.run_name}): left RUNNING by "
@@ -252,6 +266,7 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
                            parent_run_id=info.parent_run_id)  # fmt: skip
     paths: list[Path] = []
     try:  # the parent run ends with its jobs' status even if the report cannot be written
+        client.set_tag(info.parent_run_id, Tag.NOTE, describe_runs(info, sweep.jobs))
         paths = report.for_sweep(client, sweep, sweep_dir).paths
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
@@ -260,6 +275,29 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
         client.set_terminated(info.parent_run_id, status)
     _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths])
     return status
+
+
+def describe_runs(info: SweepInfo, jobs: list[dict]) -> str:
+    """The parent run's description (Markdown, on its overview in the UI): every job's run
+    with a link, those reused from earlier marked, and the filter that lists them all.
+
+    A run has one MLflow parent: the runs this sweep reused (skipped as done, trained by an
+    earlier launch or another sweep) are nested elsewhere, but tagged with this sweep in
+    ``augsweep.sweeps``.
+    """
+    lines = [
+        f"**Sweep {info.sweep_id}**: {len(jobs)} jobs. Its runs, reused ones included, in the "
+        f"runs table: search ``tags.`{Tag.SWEEPS}` LIKE '%{info.sweep_id}%'``.",
+        "",
+    ]
+    for job in jobs:
+        where = ""
+        if job["run_id"]:  # a link relative to the UI's own address, wherever it is served
+            url = f"#/experiments/{info.experiment_id}/runs/{job['run_id']}"
+            where = f": [run {job['run_id'][:8]}]({url})"
+        reused = " (reused: trained before)" if job["outcome"] == Outcome.SKIPPED else ""
+        lines.append(f"- job {job['job'] + 1} `{job['name']}`: {job['outcome']}{reused}{where}")
+    return "\n".join(lines)
 
 
 def sweep_status(jobs: list[dict]) -> str:

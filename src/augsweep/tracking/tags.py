@@ -16,6 +16,12 @@ class Tag:
     CLASSES = "classes"  # the class names, comma-separated
     ERROR = "error"  # first line of the error of a FAILED or KILLED run
     SWEEP_ID = "sweep_id"  # on a sweep's parent run and on each of its jobs' runs
+    # On a job's run: every sweep it belongs to, comma-separated: the sweep that trained it
+    # and each one that reused it (a relaunch or another sweep whose job it was, skipped as
+    # done). A run has one MLflow parent; the UI finds a sweep's runs with
+    # tags.`augsweep.sweeps` LIKE '%<sweep_id>%'.
+    SWEEPS = "augsweep.sweeps"
+    NOTE = "mlflow.note.content"  # MLflow's own: a run's description (Markdown, its overview)
     ROLE = "augsweep.role"  # "sweep" on a sweep's parent run
     SWEEP_DIR = "sweep_dir"
     SWEEP_OVERRIDES = "sweep_overrides"

@@ -11,6 +11,7 @@ from pathlib import Path
 SQLITE_PREFIX = "sqlite:///"
 # The local store, relative to the launch directory (`tracking=local`, the commands' default).
 DEFAULT_URI = "sqlite:///mlruns/mlflow.db"
+DEFAULT_EXPERIMENT = "augsweep"  # tracking.experiment's default, and the commands'
 
 
 def is_http(uri: str) -> bool:
