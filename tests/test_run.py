@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from augsweep.augment.policy import build_policy
+from augsweep.callbacks import TrainingDiverged
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches, eval_batches
@@ -235,3 +236,14 @@ def test_run_tags_name_what_the_run_compares_its_key_and_its_sweep():
         "augsweep.sweeps": "20260101-000000-abcdef",
         "augsweep.job": "4",
     }
+
+
+@pytest.mark.slow
+def test_a_diverged_run_leaves_no_checkpoint(small_cfg, tracking_uri):
+    cfg = small_cfg("trainer.learning_rate=1e6", "trainer.epochs=3")
+    with pytest.raises(TrainingDiverged):
+        train(cfg)
+    client, run = only_run(tracking_uri)
+    assert run.info.status == "FAILED" and run.data.tags["error"].startswith("diverged:")
+    checkpoints = Path(tracking_uri.removeprefix("sqlite:///")).parent / "checkpoints"
+    assert not (checkpoints / run.data.tags["run_key"]).exists()

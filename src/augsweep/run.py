@@ -29,6 +29,7 @@ from augsweep.callbacks import (
     BestWeights,
     CleanEvaluation,
     EpochLogger,
+    TrainingDiverged,
     Validation,
     check_diverged,
 )
@@ -283,7 +284,11 @@ def _train_in_run(
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )
     outbox.settle()  # a server that went away: wait for it, send what was kept
-    check_diverged(parts.logger.history)
+    try:
+        check_diverged(parts.logger.history)
+    except TrainingDiverged:
+        checkpoint.remove()  # never resumed: a relaunch skips it, rerun=true trains anew
+        raise
     summary = _record_result(cfg, splits, parts)
     return summary, len(parts.done)
 
