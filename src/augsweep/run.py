@@ -150,29 +150,33 @@ def train_checked(
     _start_afresh(cfg)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
     key = run_key(cfg)
-    plan = _plan(client, experiment_id, key, splits, cfg)
-    if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
-        run = plan.run
-        summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}
-        return RunResult(plan.action, run.info.run_id, summary, plan.reason,
-                         time.monotonic() - start)  # fmt: skip
-    resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
-    tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
-    if plan.previous_run_id:
-        tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
-    parent_id = sweep.parent_run_id if sweep else None
-    with store.tracked_run(
-        client,
-        experiment_id,
-        run_name or f"augment={cfg.augment.name}",
-        tags,
-        parent_run_id=parent_id,
-        run_id=resume_id,
-        reconnect_wait_s=cfg.tracking.reconnect_wait_s,
-    ) as (run, outbox):
-        checkpoint = _checkpoint(cfg, key, run.info.run_id)
-        summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id)
-    checkpoint.remove()  # the run FINISHED: nothing left to resume
+    with relaunch.key_lock(key_lock_path(cfg.tracking, key)) as holder:
+        if holder is not None:  # a job of another launch on this host trains the key now
+            return RunResult(Outcome.ELSEWHERE, None, detail=f"running elsewhere ({holder})",
+                             seconds=time.monotonic() - start)  # fmt: skip
+        plan = _plan(client, experiment_id, key, splits, cfg)
+        if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
+            run = plan.run
+            summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}
+            return RunResult(plan.action, run.info.run_id, summary, plan.reason,
+                             time.monotonic() - start)  # fmt: skip
+        resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
+        tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
+        if plan.previous_run_id:
+            tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
+        parent_id = sweep.parent_run_id if sweep else None
+        with store.tracked_run(
+            client,
+            experiment_id,
+            run_name or f"augment={cfg.augment.name}",
+            tags,
+            parent_run_id=parent_id,
+            run_id=resume_id,
+            reconnect_wait_s=cfg.tracking.reconnect_wait_s,
+        ) as (run, outbox):
+            checkpoint = _checkpoint(cfg, key, run.info.run_id)
+            summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id)
+        checkpoint.remove()  # the run FINISHED: nothing left to resume
     outcome, detail = (
         (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
     )
@@ -236,6 +240,12 @@ def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None
 
 def _checkpoint(cfg: DictConfig, key: str, run_id: str) -> Checkpoint:
     return Checkpoint(checkpoint_root(cfg.tracking) / key, run_id)
+
+
+def key_lock_path(tracking, key: str) -> Path:
+    """The lock file of run key ``key`` on this host: ``<checkpoint root>/<key>.lock``
+    (:func:`augsweep.tracking.relaunch.key_lock`), beside the key's checkpoint folder."""
+    return checkpoint_root(tracking) / f"{key}.lock"
 
 
 def checkpoint_root(tracking) -> Path:
