@@ -29,10 +29,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from augsweep import metrics
-from augsweep.config.checks import validate
+from augsweep.config.checks import is_option, validate
+from augsweep.config.schema import FolderConfig
+from augsweep.data.preflight import check_layout
 from augsweep.errors import first_line, is_input_error, unwrap
 from augsweep.outcomes import Outcome
 from augsweep.overrides import override_key
+from augsweep.paths import resolve_path
 from augsweep.resources import gpu_slot
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
@@ -70,7 +73,8 @@ def run_job(cfg: DictConfig) -> float:
     )
     try:
         validate(cfg)
-        prepare_store(cfg.tracking.uri)  # an unreachable store: one message, exit 1
+        check_folder_layout(cfg.dataset)  # before TensorFlow: a folder without 2 classes
+        prepare_store(cfg.tracking.uri)  # an unusable store: one message, exit 1 (or 2)
         job.start()
         result = _train_in_slot(cfg, sweep, job)
     except KeyboardInterrupt:
@@ -89,6 +93,13 @@ def run_job(cfg: DictConfig) -> float:
     if sweep is None and result.run_id:
         print(_where_to_look(cfg, result.run_id))
     return result.summary.get(metrics.BEST_VAL_ACCURACY, math.nan)
+
+
+def check_folder_layout(dataset: DictConfig) -> None:
+    """A folder dataset's layout (:func:`augsweep.data.preflight.check_layout`: empty, one
+    class, no image files), told without TensorFlow; the images are decoded in the run."""
+    if is_option(dataset, FolderConfig):
+        check_layout(resolve_path(dataset.path), skip_bad=dataset.on_bad_file == "skip")
 
 
 def _where_to_look(cfg: DictConfig, run_id: str) -> str:

@@ -165,6 +165,7 @@ def train_checked(
         if plan.previous_run_id:
             tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
         parent_id = sweep.parent_run_id if sweep else None
+        policy = build_policy(cfg.augment, cfg.seed)  # a bad layer spec: before any run
         with store.tracked_run(
             client,
             experiment_id,
@@ -175,7 +176,8 @@ def train_checked(
             reconnect_wait_s=cfg.tracking.reconnect_wait_s,
         ) as (run, outbox):
             checkpoint = _checkpoint(cfg, key, run.info.run_id)
-            summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id)
+            summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id,
+                                          policy)  # fmt: skip
         checkpoint.remove()  # the run FINISHED: nothing left to resume
     outcome, detail = (
         (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
@@ -269,12 +271,13 @@ def _train_in_run(
     outbox: Outbox,
     resume_id: str | None,
     parent_id: str | None,
+    policy: Policy | None = None,
 ) -> tuple[dict[str, float], int]:
     """Inside the run: its inputs recorded, its parts assembled, training (resumed from the
     checkpoint if any), then its results recorded. Returns the summary and the number of
     epochs done before."""
     _record_inputs(cfg, splits, resumed=resume_id is not None)
-    parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id)
+    parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id, policy)
     mlflow.set_tags(parts.compute_tags)
     _record_restored(outbox, parts.done)
     artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
@@ -300,6 +303,7 @@ def assemble(
     outbox: Outbox,
     resumed: bool,
     parent_id: str | None,
+    policy: Policy | None = None,
 ) -> RunParts:
     """The run's parts: policy, compiled model (its state restored from the checkpoint of
     a resumed run), input pipelines, evaluator and the callbacks of ``fit``.
@@ -311,9 +315,10 @@ def assemble(
         outbox: The run's outbox (per-epoch metrics and heartbeats go through it).
         resumed: Whether the run continues from its checkpoint.
         parent_id: The sweep's parent run, which the run shows alive too.
+        policy: The run's policy, built before the run was created (else built here).
     """
     trainer = cfg.trainer
-    policy = build_policy(cfg.augment, cfg.seed)
+    policy = policy or build_policy(cfg.augment, cfg.seed)
     model, compute_tags = compiled_model(cfg.model, trainer, splits, policy)
     pipeline_layers = policy.pipeline_layers()
     done = checkpoint.restore(state_objects(model, pipeline_layers)) if resumed else []
