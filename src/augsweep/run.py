@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
 from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
 from augsweep.data.splits import Splits
+from augsweep.errors import DiskFull, no_space
 from augsweep.evaluation import make_evaluator
 from augsweep.instantiate import build
 from augsweep.models import body_of, build_classifier
@@ -166,15 +168,18 @@ def train_checked(
             tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
         parent_id = sweep.parent_run_id if sweep else None
         policy = build_policy(cfg.augment, cfg.seed)  # a bad layer spec: before any run
-        with store.tracked_run(
-            client,
-            experiment_id,
-            run_name or f"augment={cfg.augment.name}",
-            tags,
-            parent_run_id=parent_id,
-            run_id=resume_id,
-            reconnect_wait_s=cfg.tracking.reconnect_wait_s,
-        ) as (run, outbox):
+        with (
+            store.tracked_run(
+                client,
+                experiment_id,
+                run_name or f"augment={cfg.augment.name}",
+                tags,
+                parent_run_id=parent_id,
+                run_id=resume_id,
+                reconnect_wait_s=cfg.tracking.reconnect_wait_s,
+            ) as (run, outbox),
+            _disk_full_in_one_line(),
+        ):
             checkpoint = _checkpoint(cfg, key, run.info.run_id)
             summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id,
                                           policy)  # fmt: skip
@@ -183,6 +188,20 @@ def train_checked(
         (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
     )
     return RunResult(outcome, run.info.run_id, summary, detail, time.monotonic() - start)
+
+
+@contextmanager
+def _disk_full_in_one_line() -> Iterator[None]:
+    """A full disk met by any write of the run (MLflow's files, the model) as
+    :class:`~augsweep.errors.DiskFull`: one line naming the path, not a page of tracebacks."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except Exception as error:
+        if not no_space(error):
+            raise
+        raise DiskFull(getattr(error, "filename", None) or "the run's files") from error
 
 
 def _start_afresh(cfg: DictConfig) -> None:

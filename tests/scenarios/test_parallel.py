@@ -198,10 +198,20 @@ def test_two_overlapping_sweeps_at_once_train_each_run_key_once(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     processes = [
         subprocess.Popen(
-            [sys.executable, str(ROOT / "train.py"), "-m", *SMALL, "seed=0,1",
-             "trainer.epochs=1",
-             f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep{n}"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                str(ROOT / "train.py"),
+                "-m",
+                *SMALL,
+                "seed=0,1",
+                "trainer.epochs=1",
+                f"tracking.uri={uri}",
+                f"hydra.sweep.dir={tmp_path}/sweep{n}",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )  # fmt: skip
         for n in range(2)
     ]

@@ -126,9 +126,7 @@ def _check_sqlite(uri: str, base_dir: Path | None) -> None:
             "(tracking=server; `make server` starts one)"
         )
     artifacts = path.parent / "artifacts"  # where new experiments keep their files
-    if artifacts.exists() and not (
-        artifacts.is_dir() and os.access(artifacts, os.W_OK | os.X_OK)
-    ):
+    if artifacts.exists() and not (artifacts.is_dir() and os.access(artifacts, os.W_OK | os.X_OK)):
         raise StoreUnavailable(
             f"cannot write the artifacts of tracking.uri={uri}: {artifacts} is not a "
             "writable folder; make it writable, or use a store in a writable folder"

@@ -37,7 +37,7 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from augsweep.errors import DIVERGED_PREFIX
+from augsweep.errors import DIVERGED_PREFIX, DiskFull, no_space
 from augsweep.outcomes import Outcome
 from augsweep.tracking.store import boot_id
 from augsweep.tracking.tags import Tag
@@ -137,9 +137,18 @@ def key_lock(path: Path) -> Iterator[str | None]:
 
     Yields:
         None when this process holds the lock; else who holds it (``host vm, pid 4242``).
+
+    Raises:
+        augsweep.errors.DiskFull: The lock file cannot be created on a full disk.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as error:
+        if no_space(error):
+            raise DiskFull(path) from error
+        raise
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -147,9 +156,12 @@ def key_lock(path: Path) -> Iterator[str | None]:
             yield handle.read().strip() or "another process"
             return
         try:
-            handle.truncate(0)
-            handle.write(f"host {socket.gethostname()}, pid {os.getpid()}")
-            handle.flush()
+            try:
+                handle.truncate(0)
+                handle.write(f"host {socket.gethostname()}, pid {os.getpid()}")
+                handle.flush()
+            except OSError:  # a full disk: the lock holds all the same, only unnamed
+                pass
             yield None
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
