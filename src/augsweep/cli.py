@@ -7,11 +7,13 @@ exists: one message naming each bad value and what is allowed, no traceback.
 Exit codes, the same for a single run and a sweep (a sweep exits with its worst job's):
 
 - 0: every run finished, or was skipped because it had finished before;
-- 1: a run failed (bad data, a diverged loss, an error in training), its tracking store
-  cannot be used (a server that does not answer, a SQLite path that cannot be written:
-  checked first, nothing created), or Hydra refused the command line (an unknown key or
-  option);
-- 2: a value was refused by augsweep's checks (single run; in a sweep that job fails: 1);
+- 1: a run failed (a diverged loss, a full disk, an error in training), its tracking store
+  cannot be used (a server that does not answer, a SQLite path that cannot be written or
+  holds no SQLite database, an artifacts folder that cannot be written: checked first,
+  nothing created), or Hydra refused the command line (an unknown key or option);
+- 2: input the user can fix, refused before any run exists: a value refused by augsweep's
+  checks, a ``tracking.uri`` of another kind, a folder dataset that cannot be used, a layer
+  spec that cannot be built (single run; in a sweep that job fails: 1);
 - 130: interrupted (Ctrl-C, SIGTERM): the run ends KILLED, the jobs not yet started are
   listed as such, and a relaunch resumes them. No traceback.
 """
