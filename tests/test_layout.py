@@ -154,6 +154,7 @@ STDLIB_ONLY = (
     "augsweep.tracking.uri",
     "augsweep.tracking.tags",
     "augsweep.tracking.probe",
+    "augsweep.data.preflight",
     "augsweep.tracking.ui",
     "augsweep.command_args",
     "augsweep.commands",

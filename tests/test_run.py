@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from augsweep.augment.policy import build_policy
+from augsweep.augment.policy import LayerSpecError, build_policy
 from augsweep.callbacks import TrainingDiverged
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
@@ -21,7 +21,7 @@ from augsweep.evaluation import ModelEvaluator
 from augsweep.run import compiled_model, learning_rate, logged_params, run_tags, summarize, train
 from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
-from tests.helpers import SMALL, arrays, compose_config, sigterm_after_first_epoch
+from tests.helpers import SMALL, arrays, compose_config, sigterm_after_first_epoch, stored_runs
 
 EPOCH_METRICS = (
     "loss",
@@ -145,17 +145,24 @@ def test_the_test_split_is_evaluated_on_its_images_as_they_are():
 
 
 @pytest.mark.slow
-def test_a_run_that_raises_ends_failed_with_the_error(small_cfg, tracking_uri):
+def test_a_layer_spec_that_cannot_be_built_is_refused_before_any_run(small_cfg, tracking_uri):
     # The config checks only that a custom layer names a _target_: RandomRotation without
-    # its required factor fails inside the run, when the policy is built.
-    cfg = small_cfg("augment.layers=[{_target_:keras.layers.RandomRotation}]")
-    with pytest.raises(Exception, match="factor"):  # noqa: B017 - Hydra wraps Keras's error
-        train(cfg)
-    client, run = only_run(tracking_uri)
-    assert run.info.status == "FAILED"
-    assert run.data.tags["error"].startswith("TypeError: ")
-    assert "factor" in run.data.tags["error"]
-    assert not client.get_metric_history(run.info.run_id, "loss")
+    # its required factor, or a class that does not exist, is found when the policy is
+    # built, before the run is created (until then: a FAILED run with a traceback).
+    for layer, why in [
+        ("keras.layers.RandomRotation", "TypeError: RandomRotation.__init__() missing 1 "
+         "required positional argument: 'factor'"),
+        ("keras.layers.RandomRotate", "ImportError: Error loading 'keras.layers.RandomRotate'"),
+    ]:  # fmt: skip
+        cfg = small_cfg(f"augment.layers=[{{_target_:{layer}}}]")
+        with pytest.raises(LayerSpecError) as error:
+            train(cfg)
+        assert str(error.value).startswith(
+            f"augment layer {{'_target_': '{layer}'}}: cannot be built: "
+        )
+        assert why in str(error.value) and "\n" not in str(error.value)
+        assert error.value.exit_code == 2
+        assert stored_runs(Path(tracking_uri.removeprefix("sqlite:///"))) == 0
 
 
 def test_a_refused_config_creates_no_run(small_cfg, tracking_uri):

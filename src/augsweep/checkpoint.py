@@ -30,6 +30,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from augsweep.errors import DiskFull, no_space
+
 STATE_FILE = "state.json"
 BEST_PREFIX = "best/"  # the best epoch's weights in the .npz (variables are "<i>/<j>")
 
@@ -66,14 +68,26 @@ class Checkpoint:
             objects: The model, its optimizer, the pipeline's random layers.
             logs: Every epoch's logs so far.
             best: The model's weights of the best validation epoch so far, if any.
+
+        Raises:
+            augsweep.errors.DiskFull: The disk is full (the previous checkpoint stands).
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{len(logs):04d}.npz"
         best_arrays = {f"{BEST_PREFIX}{i}": np.asarray(w) for i, w in enumerate(best or [])}
-        np.savez(self.directory / name, **_by_position(objects), **best_arrays)
         state = {"run_id": self.run_id, "epochs": len(logs), "logs": logs, "variables": name}
         temporary = self.directory / f"{STATE_FILE}.tmp"
-        temporary.write_text(json.dumps(state))
+        path = self.directory / name
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            np.savez(path, **_by_position(objects), **best_arrays)
+            path = temporary
+            temporary.write_text(json.dumps(state))
+        except OSError as error:
+            if not no_space(error):
+                raise
+            for partial in (self.directory / name, temporary):  # their room back
+                partial.unlink(missing_ok=True)
+            raise DiskFull(path) from error  # the previous checkpoint stands
         os.replace(temporary, self.directory / STATE_FILE)
         for old in self.directory.glob("epoch-*.npz"):
             if old.name != name:

@@ -7,11 +7,13 @@ exists: one message naming each bad value and what is allowed, no traceback.
 Exit codes, the same for a single run and a sweep (a sweep exits with its worst job's):
 
 - 0: every run finished, or was skipped because it had finished before;
-- 1: a run failed (bad data, a diverged loss, an error in training), its tracking store
-  cannot be used (a server that does not answer, a SQLite path that cannot be written:
-  checked first, nothing created), or Hydra refused the command line (an unknown key or
-  option);
-- 2: a value was refused by augsweep's checks (single run; in a sweep that job fails: 1);
+- 1: a run failed (a diverged loss, a full disk, an error in training), its tracking store
+  cannot be used (a server that does not answer, a SQLite path that cannot be written or
+  holds no SQLite database, an artifacts folder that cannot be written: checked first,
+  nothing created), or Hydra refused the command line (an unknown key or option);
+- 2: input the user can fix, refused before any run exists: a value refused by augsweep's
+  checks, a ``tracking.uri`` of another kind, a folder dataset that cannot be used, a layer
+  spec that cannot be built (single run; in a sweep that job fails: 1);
 - 130: interrupted (Ctrl-C, SIGTERM): the run ends KILLED, the jobs not yet started are
   listed as such, and a relaunch resumes them. No traceback.
 """
@@ -29,10 +31,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from augsweep import metrics
-from augsweep.config.checks import validate
+from augsweep.config.checks import is_option, validate
+from augsweep.config.schema import FolderConfig
+from augsweep.data.preflight import check_layout
 from augsweep.errors import first_line, is_input_error, unwrap
 from augsweep.outcomes import Outcome
 from augsweep.overrides import override_key
+from augsweep.paths import resolve_path
 from augsweep.resources import gpu_slot
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
@@ -70,7 +75,8 @@ def run_job(cfg: DictConfig) -> float:
     )
     try:
         validate(cfg)
-        prepare_store(cfg.tracking.uri)  # an unreachable store: one message, exit 1
+        check_folder_layout(cfg.dataset)  # before TensorFlow: a folder without 2 classes
+        prepare_store(cfg.tracking.uri)  # an unusable store: one message, exit 1 (or 2)
         job.start()
         result = _train_in_slot(cfg, sweep, job)
     except KeyboardInterrupt:
@@ -91,6 +97,13 @@ def run_job(cfg: DictConfig) -> float:
     if sweep is None and result.run_id:
         print(_where_to_look(cfg, result.run_id))
     return result.summary.get(metrics.BEST_VAL_ACCURACY, math.nan)
+
+
+def check_folder_layout(dataset: DictConfig) -> None:
+    """A folder dataset's layout (:func:`augsweep.data.preflight.check_layout`: empty, one
+    class, no image files), told without TensorFlow; the images are decoded in the run."""
+    if is_option(dataset, FolderConfig):
+        check_layout(resolve_path(dataset.path), skip_bad=dataset.on_bad_file == "skip")
 
 
 def _where_to_look(cfg: DictConfig, run_id: str) -> str:

@@ -5,6 +5,7 @@ No heavy import here: the command line uses it before TensorFlow or MLflow is lo
 
 from __future__ import annotations
 
+import errno
 import re
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -27,6 +28,39 @@ class InputError(Exception):
 
     tag: str | None = None
     exit_code: int = EXIT_FAILED
+
+
+class DiskFull(InputError):
+    """A write found its disk full: the path, and the way out; exit code 1 (the environment
+    fails). The run ends FAILED where its store can still be written; a relaunch once there
+    is room resumes it from its last checkpoint.
+
+    Args:
+        path: What was being written.
+    """
+
+    def __init__(self, path: object):
+        self.path = path
+        self.tag = (
+            f"no space left on device writing {path}: free space there (or set "
+            "tracking.checkpoints to a disk with room), then relaunch: the run resumes"
+        )
+        super().__init__(self.tag)
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_space(error: BaseException | None) -> bool:
+    """Whether ``error``, or an error it was raised from, says the disk is full (an
+    ``OSError`` ENOSPC or EDQUOT, or SQLite's ``database or disk is full``)."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in NO_SPACE:
+            return True
+        if "database or disk is full" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def unwrap(error: BaseException) -> BaseException:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from augsweep.config.checks import validate
 from augsweep.config.run_key import run_key
 from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
 from augsweep.data.splits import Splits
+from augsweep.errors import DiskFull, no_space
 from augsweep.evaluation import make_evaluator
 from augsweep.instantiate import build
 from augsweep.models import body_of, build_classifier
@@ -151,37 +153,65 @@ def train_checked(
     _start_afresh(cfg)
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
     key = run_key(cfg)
-    plan = _plan(client, experiment_id, key, splits, cfg)
-    if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
-        run = plan.run
-        if sweep:  # reused by this sweep: one of its runs too
-            client.set_tag(run.info.run_id, Tag.SWEEPS, sweeps_with(run, sweep.sweep_id))
-        summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}
-        return RunResult(plan.action, run.info.run_id, summary, plan.reason,
-                         time.monotonic() - start)  # fmt: skip
-    resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
-    tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
-    if sweep and resume_id:  # a run of another sweep, resumed here: of both
-        tags[Tag.SWEEPS] = sweeps_with(plan.run, sweep.sweep_id)
-    if plan.previous_run_id:
-        tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
-    parent_id = sweep.parent_run_id if sweep else None
-    with store.tracked_run(
-        client,
-        experiment_id,
-        run_name or f"augment={cfg.augment.name}",
-        tags,
-        parent_run_id=parent_id,
-        run_id=resume_id,
-        reconnect_wait_s=cfg.tracking.reconnect_wait_s,
-    ) as (run, outbox):
-        checkpoint = _checkpoint(cfg, key, run.info.run_id)
-        summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id)
-    checkpoint.remove()  # the run FINISHED: nothing left to resume
+    with relaunch.key_lock(key_lock_path(cfg.tracking, key)) as holder:
+        if holder is not None:  # a job of another launch on this host trains the key now
+            return RunResult(Outcome.ELSEWHERE, None, detail=f"running elsewhere ({holder})",
+                             seconds=time.monotonic() - start)  # fmt: skip
+        plan = _plan(client, experiment_id, key, splits, cfg)
+        if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
+            return _reused(client, plan, sweep, time.monotonic() - start)
+        resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
+        tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
+        if sweep and resume_id:  # a run of another sweep, resumed here: of both
+            tags[Tag.SWEEPS] = sweeps_with(plan.run, sweep.sweep_id)
+        if plan.previous_run_id:
+            tags[Tag.PREVIOUS_RUN] = plan.previous_run_id
+        parent_id = sweep.parent_run_id if sweep else None
+        policy = build_policy(cfg.augment, cfg.seed)  # a bad layer spec: before any run
+        with (
+            store.tracked_run(
+                client,
+                experiment_id,
+                run_name or f"augment={cfg.augment.name}",
+                tags,
+                parent_run_id=parent_id,
+                run_id=resume_id,
+                reconnect_wait_s=cfg.tracking.reconnect_wait_s,
+            ) as (run, outbox),
+            _disk_full_in_one_line(),
+        ):
+            checkpoint = _checkpoint(cfg, key, run.info.run_id)
+            summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id,
+                                          policy)  # fmt: skip
+        checkpoint.remove()  # the run FINISHED: nothing left to resume
     outcome, detail = (
         (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
     )
     return RunResult(outcome, run.info.run_id, summary, detail, time.monotonic() - start)
+
+
+@contextmanager
+def _disk_full_in_one_line() -> Iterator[None]:
+    """A full disk met by any write of the run (MLflow's files, the model) as
+    :class:`~augsweep.errors.DiskFull`: one line naming the path, not a page of tracebacks."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except Exception as error:
+        if not no_space(error):
+            raise
+        raise DiskFull(getattr(error, "filename", None) or "the run's files") from error
+
+
+def _reused(client, plan, sweep: SweepInfo | None, seconds: float) -> RunResult:
+    """A run that stands (finished) or trains elsewhere: its summary; in a sweep, it is one
+    of the sweep's runs too (``augsweep.sweeps``)."""
+    run = plan.run
+    if sweep:
+        client.set_tag(run.info.run_id, Tag.SWEEPS, sweeps_with(run, sweep.sweep_id))
+    summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}
+    return RunResult(plan.action, run.info.run_id, summary, plan.reason, seconds)
 
 
 def _start_afresh(cfg: DictConfig) -> None:
@@ -244,6 +274,12 @@ def _checkpoint(cfg: DictConfig, key: str, run_id: str) -> Checkpoint:
     return Checkpoint(checkpoint_root(cfg.tracking) / key, run_id)
 
 
+def key_lock_path(tracking, key: str) -> Path:
+    """The lock file of run key ``key`` on this host: ``<checkpoint root>/<key>.lock``
+    (:func:`augsweep.tracking.relaunch.key_lock`), beside the key's checkpoint folder."""
+    return checkpoint_root(tracking) / f"{key}.lock"
+
+
 def checkpoint_root(tracking) -> Path:
     """The folder of the checkpoints: ``tracking.checkpoints``, else ``checkpoints/``
     beside a SQLite store, else ``$AUGSWEEP_CACHE_DIR/checkpoints``.
@@ -265,12 +301,13 @@ def _train_in_run(
     outbox: Outbox,
     resume_id: str | None,
     parent_id: str | None,
+    policy: Policy | None = None,
 ) -> tuple[dict[str, float], int]:
     """Inside the run: its inputs recorded, its parts assembled, training (resumed from the
     checkpoint if any), then its results recorded. Returns the summary and the number of
     epochs done before."""
     _record_inputs(cfg, splits, resumed=resume_id is not None)
-    parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id)
+    parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id, policy)
     mlflow.set_tags(parts.compute_tags)
     _record_restored(outbox, parts.done)
     artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
@@ -300,6 +337,7 @@ def assemble(
     outbox: Outbox,
     resumed: bool,
     parent_id: str | None,
+    policy: Policy | None = None,
 ) -> RunParts:
     """The run's parts: policy, compiled model (its state restored from the checkpoint of
     a resumed run), input pipelines, evaluator and the callbacks of ``fit``.
@@ -311,9 +349,10 @@ def assemble(
         outbox: The run's outbox (per-epoch metrics and heartbeats go through it).
         resumed: Whether the run continues from its checkpoint.
         parent_id: The sweep's parent run, which the run shows alive too.
+        policy: The run's policy, built before the run was created (else built here).
     """
     trainer = cfg.trainer
-    policy = build_policy(cfg.augment, cfg.seed)
+    policy = policy or build_policy(cfg.augment, cfg.seed)
     model, compute_tags = compiled_model(cfg.model, trainer, splits, policy)
     pipeline_layers = policy.pipeline_layers()
     done = checkpoint.restore(state_objects(model, pipeline_layers)) if resumed else []

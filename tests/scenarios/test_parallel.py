@@ -187,3 +187,43 @@ def test_a_gpu_pool_never_gives_one_slot_to_two_jobs(tmp_path):
         for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
             assert start >= end, f"slot {slot} held by two jobs at once: {spans}"
     assert "waiting for a GPU slot" in result.stdout  # 4 workers, 2 slots: some waited
+
+
+@pytest.mark.slow
+def test_two_overlapping_sweeps_at_once_train_each_run_key_once(tmp_path):
+    """Two launches of the same sweep at once on one store (no compare-and-set in MLflow):
+    both looked the first key up before either created its run, and both trained it (4 of
+    4 launches before the run key's lock; with 5 epochs one crashed on the other's
+    checkpoint). Now the second finds the key locked and says where it runs."""
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "train.py"),
+                "-m",
+                *SMALL,
+                "seed=0,1",
+                "trainer.epochs=1",
+                f"tracking.uri={uri}",
+                f"hydra.sweep.dir={tmp_path}/sweep{n}",
+            ],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for n in range(2)
+    ]
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    jobs = [r for r in runs if r.data.tags.get(Tag.ROLE) != "sweep"]
+    assert sorted(r.data.params["seed"] for r in jobs) == ["0", "1"]  # one run per key
+    assert {r.info.status for r in jobs} == {"FINISHED"}
+    both = "".join(outputs)
+    assert both.count(": trained in") == 2, both[-3000:]
+    assert re.search(r"skipped: running elsewhere \(host \S+, pid \d+\)", both), both[-3000:]

@@ -15,7 +15,7 @@ from augsweep.data.digits import load_digits
 from augsweep.outcomes import Outcome
 from augsweep.run import train
 from augsweep.tracking import store
-from augsweep.tracking.relaunch import owner_alive, plan_run
+from augsweep.tracking.relaunch import key_lock, owner_alive, plan_run
 from augsweep.tracking.tags import Tag
 from tests.helpers import compose_config, run_cli
 
@@ -135,3 +135,28 @@ def test_reap_command_closes_dead_runs(small_cfg, tracking_uri, tmp_path):
     assert client.get_run(dead).info.status == "KILLED"
     assert client.get_run(dead).data.tags[Tag.REAPED]
     assert client.get_run(alive).info.status == "RUNNING"
+
+
+HOLD_KEY = """
+import sys, time
+from pathlib import Path
+from augsweep.tracking.relaunch import key_lock
+with key_lock(Path(sys.argv[1])) as holder:
+    print(holder, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_run_keys_lock_names_its_holder_and_dies_with_it(tmp_path):
+    lock = tmp_path / "checkpoints" / "abc123.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_KEY, str(lock)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "None"  # it holds the lock
+        with key_lock(lock) as other:
+            assert other == f"host {os.uname().nodename}, pid {holder.pid}"
+    finally:
+        holder.kill()  # SIGKILL: the kernel releases the lock
+        holder.wait()
+    with key_lock(lock) as other:
+        assert other is None

@@ -26,14 +26,23 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from augsweep.config.catalogue import policy_specs
+from augsweep.errors import EXIT_CONFIG_ERROR, InputError, first_line
 from augsweep.instantiate import build
 
 if TYPE_CHECKING:
     from augsweep.augment.albumentations import ImageTransform
 
 LABEL_MIXING = (keras.layers.MixUp, keras.layers.CutMix)
+
+
+class LayerSpecError(InputError, ValueError):
+    """A layer spec cannot be built (an unknown ``_target_``, a missing or wrong argument):
+    a value to change, exit code 2."""
+
+    exit_code = EXIT_CONFIG_ERROR
 
 
 def build_layers(specs: Sequence[Any], seed: int) -> list[keras.layers.Layer]:
@@ -47,11 +56,12 @@ def build_layers(specs: Sequence[Any], seed: int) -> list[keras.layers.Layer]:
         The layers, in order.
 
     Raises:
+        LayerSpecError: If a spec cannot be built, naming it and why.
         TypeError: If a spec builds something that is not a Keras layer.
     """
     layers = []
     for index, spec in enumerate(specs):
-        layer = _build_seeded(spec, seed + index)
+        layer = build_spec(spec, seed + index)
         if not isinstance(layer, keras.layers.Layer):
             raise TypeError(
                 f"augment layer {spec['_target_']!r} built {type(layer).__name__}, "
@@ -192,7 +202,7 @@ def build_policy(augment_cfg, seed: int) -> Policy:
         from augsweep.augment.albumentations import require
 
         require()  # the install hint, rather than Hydra's wrapping of the ImportError
-        built = [_build_seeded(spec, seed + index) for index, spec in enumerate(specs)]
+        built = [build_spec(spec, seed + index) for index, spec in enumerate(specs)]
     mixing = [obj for obj in built if is_label_mixing(obj)]
     layers = [obj for obj in built if isinstance(obj, keras.layers.Layer)]
     transforms = [obj for obj in built if not isinstance(obj, keras.layers.Layer)]
@@ -216,6 +226,23 @@ def _mix(layers, images, labels):
         mixed = layer({"images": images, "labels": labels}, training=True)
         images, labels = mixed["images"], mixed["labels"]
     return images, labels
+
+
+def build_spec(spec, seed: int):
+    """Build one layer spec (seeded with ``seed`` if it takes one and sets none).
+
+    Raises:
+        LayerSpecError: If it cannot be built: the spec and the error's first line.
+    """
+    try:
+        return _build_seeded(spec, seed)
+    except Exception as error:  # Hydra's wrapping of an ImportError, TypeError, ValueError
+        shown = OmegaConf.to_container(spec) if isinstance(spec, DictConfig) else spec
+        raise LayerSpecError(
+            f"augment layer {shown}: cannot be built: {first_line(error)}; a layer spec "
+            "names a layer class in _target_ (e.g. keras.layers.RandomRotation) and gives "
+            "its required arguments (factor: 0.1)"
+        ) from error
 
 
 def _build_seeded(spec, seed: int):

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from augsweep.errors import InputError
+from augsweep.errors import EXIT_CONFIG_ERROR, InputError
 from augsweep.paths import user_cache_dir
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,9 @@ MANIFEST_VERSION = 1
 
 
 class DatasetError(InputError, ValueError):
-    """The data cannot be used as it is; the message says what to change."""
+    """The data cannot be used as it is; the message says what to change (exit code 2)."""
+
+    exit_code = EXIT_CONFIG_ERROR
 
     def __repr__(self) -> str:
         # Hydra reports errors from a `_target_` by their repr: keep the lines readable.
@@ -93,6 +95,29 @@ class FolderScan:
         return self.train + (self.val or []) + (self.test or [])
 
 
+def check_layout(root: Path, skip_bad: bool = False) -> None:
+    """What the folder's structure alone tells, without decoding an image (no TensorFlow):
+    the command line calls it before TensorFlow loads.
+
+    Args:
+        root: The dataset folder (absolute; checked to exist by the config).
+        skip_bad: Empty class folders and unreadable formats are dropped, not refused.
+
+    Raises:
+        DatasetError: Unless ``skip_bad``, for any problem of the layout (an empty class
+            folder, a class folder without a match, an image format TensorFlow does not
+            read); and for fewer than two class folders holding image files.
+    """
+    class_names, images, problems, skipped = _index(root)
+    if problems and not skip_bad:
+        scan = FolderScan(root, class_names, images["train"], images.get("val"), problems,
+                          skipped, images.get("test"))  # fmt: skip
+        raise DatasetError(problem_report(scan))
+    with_images = sorted({class_names[label] for _, label in images["train"]})
+    if len(with_images) < 2:
+        raise DatasetError(too_few_classes(root, with_images))
+
+
 def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
     """Index a class-per-subfolder dataset and decode every image once.
 
@@ -108,18 +133,7 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
         DatasetError: If the folder has fewer than two classes, or, unless
             ``skip_bad``, listing every problem with its path.
     """
-    parts, skipped = _layout(root)
-    split_dirs = set(parts.values())
-    class_names = _class_names(parts["train"], split_dirs)
-    images: dict[str, list[tuple[Path, int]]] = {}
-    problems: list[Issue] = []
-    for role, part in parts.items():
-        part_images, part_problems, part_skipped = _index_part(
-            part, class_names, parts["train"], split_dirs
-        )
-        images[role] = part_images
-        problems += part_problems
-        skipped += part_skipped
+    class_names, images, problems, skipped = _index(root)
     errors = check_images([p for paths in images.values() for p, _ in paths], root)
     problems += [Issue(path, errors[path]) for path in sorted(errors)]
     good = {
@@ -134,12 +148,35 @@ def scan_folder(root: Path, skip_bad: bool = False) -> FolderScan:
         scan.skipped += problems
         _drop_empty_classes(scan)
     if len(scan.class_names) < 2:
-        raise DatasetError(
-            f"dataset.path={root}: found {len(scan.class_names)} class folder(s) with images "
-            f"({', '.join(scan.class_names) or 'none'}); a dataset needs at least 2, one "
-            "subfolder of images per class"
-        )
+        raise DatasetError(too_few_classes(root, scan.class_names))
     return scan
+
+
+def _index(root: Path):
+    """The folder's classes, candidate images ``(path, label)`` per split role, and its
+    problems and skipped files found without decoding anything."""
+    parts, skipped = _layout(root)
+    split_dirs = set(parts.values())
+    class_names = _class_names(parts["train"], split_dirs)
+    images: dict[str, list[tuple[Path, int]]] = {}
+    problems: list[Issue] = []
+    for role, part in parts.items():
+        part_images, part_problems, part_skipped = _index_part(
+            part, class_names, parts["train"], split_dirs
+        )
+        images[role] = part_images
+        problems += part_problems
+        skipped += part_skipped
+    return class_names, images, problems, skipped
+
+
+def too_few_classes(root: Path, class_names: list[str]) -> str:
+    """The message for a folder with fewer than two classes holding images."""
+    return (
+        f"dataset.path={root}: found {len(class_names)} class folder(s) with images "
+        f"({', '.join(class_names) or 'none'}); a dataset needs at least 2, one "
+        "subfolder of images per class"
+    )
 
 
 def problem_report(scan: FolderScan) -> str:

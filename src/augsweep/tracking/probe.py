@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from augsweep.errors import InputError
+from augsweep.errors import EXIT_CONFIG_ERROR, InputError
 from augsweep.tracking import uri as uris
 
 PROBE_TIMEOUT_S = 3.0
@@ -32,8 +32,21 @@ HTTP_RETRY_LIMITS = {
 }
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+SUPPORTED = "sqlite:///PATH/mlflow.db (relative to the launch directory or absolute) or " \
+    "http(s)://HOST:PORT of an `mlflow server`"  # fmt: skip
+
+
 class StoreUnavailable(InputError):
-    """The tracking store cannot be reached or written: nothing was created."""
+    """The tracking store cannot be reached or written: nothing was created (exit code 1,
+    the environment fails)."""
+
+
+class UnsupportedStore(StoreUnavailable):
+    """``tracking.uri`` names a kind of store augsweep does not use (exit code 2, a value
+    to change)."""
+
+    exit_code = EXIT_CONFIG_ERROR
 
 
 def bound_http_retries() -> None:
@@ -54,7 +67,9 @@ def check_store(uri: str, base_dir: Path | None = None) -> None:
         base_dir: What a relative SQLite path is relative to; default: the launch directory.
 
     Raises:
-        StoreUnavailable: The server does not answer, or the SQLite file cannot be written.
+        StoreUnavailable: The server does not answer, or the SQLite file cannot be written
+            or is no SQLite database, or its ``artifacts/`` folder cannot be written.
+        UnsupportedStore: Another kind of URI (a ``file:`` store: MLflow 3 refuses it).
     """
     bound_http_retries()
     if uris.is_http(uri):
@@ -66,6 +81,8 @@ def check_store(uri: str, base_dir: Path | None = None) -> None:
             )
     elif uris.is_sqlite(uri):
         _check_sqlite(uri, base_dir)
+    elif not uri.startswith("databricks"):
+        raise UnsupportedStore(f"tracking.uri={uri}: not supported; use {SUPPORTED}")
 
 
 def health_url(uri: str) -> str:
@@ -97,24 +114,48 @@ def sqlite_path(uri: str, base_dir: Path | None = None) -> Path:
 
 
 def _check_sqlite(uri: str, base_dir: Path | None) -> None:
-    """The database file is writable, or can be created: the first existing folder above
-    it is a writable folder (SQLite also writes its journal beside the file)."""
+    """The database file is a SQLite database and writable, or can be created: the first
+    existing folder above it is a writable folder (SQLite also writes its journal beside
+    the file); and the ``artifacts/`` folder beside it, if there is one, is writable."""
     path = sqlite_path(uri, base_dir)
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    problem = None
-    if existing == path and not path.is_file():
-        problem = f"{path} is not a file"
-    elif existing == path and not os.access(path, os.W_OK):
-        problem = f"{path} is read-only"
-    elif existing != path and not existing.is_dir():
-        problem = f"{existing} is a file, not a folder"
-    elif not os.access(path.parent if existing == path else existing, os.W_OK | os.X_OK):
-        problem = f"the folder {path.parent if existing == path else existing} is not writable"
+    problem = _sqlite_file_problem(path)
     if problem:
         raise StoreUnavailable(
             f"cannot write the SQLite store of tracking.uri={uri}: {problem}. Use a "
             "writable path (tracking.uri=sqlite:///PATH/mlflow.db), or a tracking server "
             "(tracking=server; `make server` starts one)"
         )
+    artifacts = path.parent / "artifacts"  # where new experiments keep their files
+    if artifacts.exists() and not (artifacts.is_dir() and os.access(artifacts, os.W_OK | os.X_OK)):
+        raise StoreUnavailable(
+            f"cannot write the artifacts of tracking.uri={uri}: {artifacts} is not a "
+            "writable folder; make it writable, or use a store in a writable folder"
+        )
+
+
+def _sqlite_file_problem(path: Path) -> str | None:
+    """Why a SQLite store cannot be at ``path``, or None."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing == path and not path.is_file():
+        return f"{path} is not a file"
+    if existing == path and not os.access(path, os.W_OK):
+        return f"{path} is read-only"
+    if existing == path and not _is_sqlite_file(path):
+        return f"{path} is not a SQLite database (move it away, or point tracking.uri elsewhere)"
+    if existing != path and not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if not os.access(path.parent if existing == path else existing, os.W_OK | os.X_OK):
+        return f"the folder {path.parent if existing == path else existing} is not writable"
+    return None
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` starts as a SQLite database does (an empty file becomes one)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", SQLITE_HEADER)

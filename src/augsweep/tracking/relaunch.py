@@ -15,21 +15,29 @@ A job looks up its run key (:func:`augsweep.config.run_key.run_key`) in the expe
 MLflow leaves the run of a killed process RUNNING forever (mlflow issue 10510): an owner is
 dead when, on the same host and boot, its pid is gone, or, on another host, its heartbeat is
 older than ``tracking.stale_after_s``. :func:`reap` closes such runs as KILLED.
+
+MLflow has no compare-and-set: two processes that look a key up at the same moment would
+both find nothing and both train it. On one host a job holds the key's lock
+(:func:`key_lock`, a ``flock``) from before its plan until its run ends, which makes "never
+twice at once" exact there; across hosts the owner tag and heartbeat are all there is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from augsweep.errors import DIVERGED_PREFIX
+from augsweep.errors import DIVERGED_PREFIX, DiskFull, no_space
 from augsweep.outcomes import Outcome
 from augsweep.tracking.store import boot_id
 from augsweep.tracking.tags import Tag
@@ -111,6 +119,52 @@ def _plan_existing(client: MlflowClient, run: Run, stale_after_s: float) -> Plan
     if status == "RUNNING":
         reap_run(client, run, "its owner died")
     return Plan(Outcome.RESUMED, run, f"{status.lower()} run {run_id}")
+
+
+@contextmanager
+def key_lock(path: Path) -> Iterator[str | None]:
+    """Hold the lock of a run key on this host while the block runs, if no one else does.
+
+    An exclusive ``flock`` on ``path`` (``checkpoints/<key>.lock``, beside the key's
+    checkpoint folder), taken without waiting; the holder writes its host and pid into the
+    file for the others to name. The kernel releases it when its holder ends, even by
+    SIGKILL, so a dead job never leaves a stale lock (MLflow, which has no compare-and-set,
+    cannot give this: two jobs looking a key up at once both find no run).
+
+    Args:
+        path: The lock file (created with its folder if needed; never removed, which would
+            let a third process lock another file of the same name).
+
+    Yields:
+        None when this process holds the lock; else who holds it (``host vm, pid 4242``).
+
+    Raises:
+        augsweep.errors.DiskFull: The lock file cannot be created on a full disk.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
+    except OSError as error:
+        if no_space(error):
+            raise DiskFull(path) from error
+        raise
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            yield handle.read().strip() or "another process"
+            return
+        try:
+            try:
+                handle.truncate(0)
+                handle.write(f"host {socket.gethostname()}, pid {os.getpid()}")
+                handle.flush()
+            except OSError:  # a full disk: the lock holds all the same, only unnamed
+                pass
+            yield None
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def runs_of_key(client: MlflowClient, experiment_id: str, key: str) -> list[Run]:

@@ -37,13 +37,14 @@ def prepare_store(uri: str) -> None:
 
 
 def prepare_store_or_exit(uri: str) -> None:
-    """:func:`prepare_store`; if the store cannot be used, its message and exit code 1
-    (a sweep's launching process: no job starts, no traceback)."""
+    """:func:`prepare_store`; if the store cannot be used, its message and its exit code (1,
+    or 2 for a kind of URI augsweep does not use) in a sweep's launching process: no job
+    starts, no traceback."""
     try:
         prepare_store(uri)
     except probe.StoreUnavailable as error:
         print(f"augsweep: {error}", file=sys.stderr, flush=True)
-        raise SystemExit(1) from None
+        raise SystemExit(error.exit_code) from None
 
 
 def replay_for_launch(uri: str) -> None:
