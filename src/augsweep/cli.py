@@ -28,7 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from augsweep import metrics
+from augsweep import interrupts, metrics
 from augsweep.config.checks import validate
 from augsweep.errors import first_line, is_input_error, unwrap
 from augsweep.outcomes import Outcome
@@ -60,6 +60,8 @@ def run_job(cfg: DictConfig) -> float:
             interruption (130). A failed job of a sweep raises nothing: it is recorded
             and the sweep goes on, then exits 1 (:class:`~augsweep.tracking.sweep.SweepTracker`).
     """
+    if interrupts.stopping():  # a signal came during the last job: this one does not start
+        raise SystemExit(EXIT_INTERRUPTED)
     start_clean()  # this process may have run another job (basic launcher, loky workers)
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN

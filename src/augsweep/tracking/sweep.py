@@ -24,6 +24,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from augsweep import interrupts
 from augsweep.errors import EXIT_FAILED
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
 from augsweep.overrides import override_key
@@ -191,9 +192,10 @@ class SweepTracker(Callback):
         )
         self.info.write(self.sweep_dir)
         # Report and close the parent run on any exit: a failed job (Hydra then skips
-        # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler.
+        # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler; the first signal stops the
+        # sweep, later ones never cut its end short.
         atexit.register(self.finish)
-        store.interrupt_on_sigterm()
+        interrupts.install()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.finish() != "FINISHED":
@@ -209,6 +211,7 @@ class SweepTracker(Callback):
             return None
         info, self.info = self.info, None
         atexit.unregister(self.finish)
+        interrupts.begin_shutdown()  # a Ctrl-C now would leave the parent RUNNING
         return finish_sweep(info, self.sweep_dir)
 
 
