@@ -15,7 +15,7 @@ from scipy import stats as scipy_stats
 
 from augsweep.tracking import report
 from augsweep.tracking.tags import Tag
-from tests.helpers import ROOT, SMALL, run_cli, sigterm_after_first_epoch, signal_at_epoch
+from tests.helpers import ROOT, SMALL, run_cli, signal_at_epoch, sigterm_after_first_epoch
 from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
 
 pytestmark = pytest.mark.slow
