@@ -7,7 +7,8 @@ exists: one message naming each bad value and what is allowed, no traceback.
 Exit codes, the same for a single run and a sweep (a sweep exits with its worst job's):
 
 - 0: every run finished, or was skipped because it had finished before;
-- 1: a run failed (bad data, a diverged loss, an error in training), its tracking store
+- 1: a run failed (bad data, a diverged loss, an error in training; also a run that
+  diverged in an earlier launch, which a relaunch does not train again), its tracking store
   cannot be used (a server that does not answer, a SQLite path that cannot be written:
   checked first, nothing created), or Hydra refused the command line (an unknown key or
   option);
@@ -161,7 +162,8 @@ class Job:
         self._record(outcome=Outcome.STARTED)
 
     def failed(self, error: BaseException) -> None:
-        self.end(Outcome.FAILED, error=first_line(error))
+        run_id = getattr(unwrap(error), "run_id", None)  # a run that failed before this job
+        self.end(Outcome.FAILED, error=first_line(error), **({"run_id": run_id} if run_id else {}))
 
     def end(self, outcome: Outcome, **fields) -> None:
         """Say and record what became of the job.

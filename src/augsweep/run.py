@@ -126,6 +126,8 @@ def train(
     Raises:
         augsweep.config.checks.ConfigError: For a bad config, before any run is created.
         augsweep.callbacks.TrainingDiverged: If the loss became NaN (the run is FAILED).
+        augsweep.tracking.relaunch.DivergedBefore: If the run of this config diverged
+            before (not trained again unless ``cfg.rerun``).
     """
     validate(cfg)
     return train_checked(cfg, sweep, run_name, job, extra_tags)
@@ -151,6 +153,8 @@ def train_checked(
     splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
     key = run_key(cfg)
     plan = _plan(client, experiment_id, key, splits, cfg)
+    if plan.action == Outcome.FAILED:  # diverged before: not trained again, still a failure
+        raise relaunch.DivergedBefore(plan.reason, plan.run.info.run_id)
     if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
         run = plan.run
         summary = {k: run.data.metrics[k] for k in metrics.SUMMARY if k in run.data.metrics}

@@ -123,9 +123,10 @@ def assert_same_as_uninterrupted(tmp_path, client: MlflowClient, run_id: str) ->
 @pytest.mark.slow
 def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    result = run_cli(str(ROOT / "train.py"), "-m", *SMALL, "trainer.epochs=3",
-                     "trainer.learning_rate=1e6,0.001", f"tracking.uri={uri}",
-                     f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)  # fmt: skip
+    args = [str(ROOT / "train.py"), "-m", *SMALL, "trainer.epochs=3",
+            "trainer.learning_rate=1e6,0.001", f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     client, parents, runs = runs_by_name(uri)
     diverged, fine = runs["trainer.learning_rate=1000000.0"], runs["trainer.learning_rate=0.001"]
@@ -139,4 +140,22 @@ def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert "| trainer.learning_rate=0.001 | 1 |" in summary  # per group: finished runs only
     assert "| trainer.learning_rate=1000000.0 | 0 | - |" in summary
+    assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+
+    # A relaunch does not train the diverged run again, and does not hide it either (a
+    # nightly cron must keep flagging the sweep): the job fails with the run's error.
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 1, again.stdout[-3000:]
+    error = f"{diverged.data.tags['error']} in run {diverged.info.run_id}: not trained again"
+    (line,) = [line for line in again.stdout.splitlines() if line.startswith("job 1/2 ")][-1:]
+    assert line.startswith("job 1/2 trainer.learning_rate=1000000.0: failed after ")
+    assert line.endswith(f" s: {error} (it would diverge again; rerun=true trains it again)")
+    assert "2 jobs: skipped 1, failed 1" in again.stdout
+    client, parents, runs = runs_by_name(uri)
+    assert len(parents) == 1 and parents[0].info.status == "FAILED"
+    assert len(runs) == 2 and runs["trainer.learning_rate=1000000.0"].info.status == "FAILED"
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    assert (
+        f"| trainer.learning_rate=1000000.0 | failed | {diverged.info.run_id} | {error}" in summary
+    )
     assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary

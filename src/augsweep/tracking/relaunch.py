@@ -8,7 +8,9 @@ A job looks up its run key (:func:`augsweep.config.run_key.run_key`) in the expe
 - a RUNNING run whose owner is alive: skip it, saying where it runs (never train the same
   key twice at once);
 - a KILLED or FAILED run, or a RUNNING one whose owner died: resume it, in the same run;
-- a run that diverged: skip it (it would diverge again), unless ``rerun=true``;
+- a run that diverged: do not train it again (it would diverge again), unless
+  ``rerun=true``; the job still counts as failed (:class:`DivergedBefore`), so that a
+  relaunch's exit code and parent run say what the sweep holds;
 - only runs on other data (another fingerprint): train a new run;
 - none: train a new run.
 
@@ -29,10 +31,25 @@ from dataclasses import dataclass
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from augsweep.errors import DIVERGED_PREFIX
+from augsweep.errors import DIVERGED_PREFIX, InputError
 from augsweep.outcomes import Outcome
 from augsweep.tracking.store import boot_id
 from augsweep.tracking.tags import Tag
+
+
+class DivergedBefore(InputError):
+    """The job's run diverged in an earlier launch and is not trained again: the job fails
+    with the run's error (a relaunch must not hide it), until ``rerun=true`` trains it.
+
+    Args:
+        reason: The plan's reason: the run's ``error`` tag, its id, what to do.
+        run_id: The diverged run, recorded with the job.
+    """
+
+    def __init__(self, reason: str, run_id: str):
+        super().__init__(reason)
+        self.tag = reason
+        self.run_id = run_id
 
 
 @dataclass(frozen=True)
@@ -41,8 +58,10 @@ class Plan:
 
     Attributes:
         action: The job's outcome if the plan is carried out: ``TRAINED`` (a new run),
-            ``SKIPPED`` (a finished or diverged run stands), ``RESUMED`` (reopen ``run``
-            and continue) or ``ELSEWHERE`` (``run`` is being trained by a live process).
+            ``SKIPPED`` (a finished run stands), ``RESUMED`` (reopen ``run`` and
+            continue), ``ELSEWHERE`` (``run`` is being trained by a live process) or
+            ``FAILED`` (``run`` diverged: not trained again, the job fails with
+            :class:`DivergedBefore`).
         run: The run concerned (None for a new run without history).
         reason: One line for the console, e.g. ``finished run 3f9a...``.
         previous_run_id: For a new run: the run of the same config on other data, if any.
@@ -107,7 +126,9 @@ def _plan_existing(client: MlflowClient, run: Run, stale_after_s: float) -> Plan
         return Plan(Outcome.SKIPPED, run, f"finished run {run_id}")
     error = run.data.tags.get(Tag.ERROR, "")
     if status == "FAILED" and error.startswith(DIVERGED_PREFIX):
-        return Plan(Outcome.SKIPPED, run, f"{error} in run {run_id}; rerun=true trains it again")
+        again = "not trained again (it would diverge again; rerun=true trains it again)"
+        reason = f"{error} in run {run_id}: {again}"
+        return Plan(Outcome.FAILED, run, reason)
     if status == "RUNNING":
         reap_run(client, run, "its owner died")
     return Plan(Outcome.RESUMED, run, f"{status.lower()} run {run_id}")
