@@ -174,8 +174,11 @@ class Job:
         """
         summary = fields.pop("summary", None) or {}
         fields.setdefault("seconds", time.monotonic() - self.started)
-        print(f"{self.label}: {describe(outcome, fields, summary)}", flush=True)
+        line = f"{self.label}: {describe(outcome, fields, summary)}"
+        # Recorded first: a sweep whose output is gone (its scheduled launcher was killed)
+        # fails to print, and its record must not stay `started`.
         self._record(outcome=outcome, **fields)
+        print(line, flush=True)
 
     def _record(self, **fields) -> None:
         if self.sweep is not None:

@@ -160,7 +160,7 @@ def program(command: str | None) -> list[str]:
 # --- the lock -------------------------------------------------------------------------------
 
 
-def try_lock(path: Path, holder: dict) -> int | None:
+def try_lock(path: Path, holder: dict) -> tuple[int | None, dict | None]:
     """Take the exclusive lock on ``path`` without waiting, and record ``holder`` in it.
 
     Args:
@@ -169,7 +169,9 @@ def try_lock(path: Path, holder: dict) -> int | None:
 
     Returns:
         The locked file descriptor (the lock lasts until it is closed or the process
-        dies), or None when another process holds the lock.
+        dies), or None when another process holds the lock; and the record of a holder
+        that died without releasing it (a clean end empties the file: :func:`release`),
+        else None.
 
     Raises:
         ScheduleError: The lock file cannot be created or opened.
@@ -183,10 +185,13 @@ def try_lock(path: Path, holder: dict) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return None
+        return None, None
+    left = None
+    with contextlib.suppress(ValueError):
+        left = json.loads(os.pread(fd, 65536, 0) or b"null")
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
-    return fd
+    return fd, left if isinstance(left, dict) else None
 
 
 def release(fd: int) -> None:
@@ -427,7 +432,7 @@ def launch(options: Options) -> int:
     """
     record = holder_record(options.command)
     with open_output(options.log_dir, options.quiet) as out:
-        fd = try_lock(options.lock, record)
+        fd, dead = try_lock(options.lock, record)
         if fd is None:
             holder = read_holder(options.lock)
             out.line(f"skipped (pid {record['pid']}): {describe_holder(options.lock, holder)}")
@@ -435,6 +440,12 @@ def launch(options: Options) -> int:
         try:
             where = f"pid {record['pid']} on {record['host']} in {record['cwd']}"
             out.line(f"start {where}: {record['command']}")
+            if dead is not None:  # its log ends without a footer: say why, here
+                out.line(
+                    f"the previous launch, pid {dead.get('pid')} on {dead.get('host')} since "
+                    f"{dead.get('since')}, died before its footer (SIGKILL, out of memory, a "
+                    "power loss?); a sweep reaps what it left RUNNING and resumes it"
+                )
             started = time.monotonic()
             code, how = run_command(options.command, out)
             duration = dt.timedelta(seconds=round(time.monotonic() - started))

@@ -16,12 +16,15 @@ A job looks up its run key (:func:`augsweep.config.run_key.run_key`) in the expe
 
 MLflow leaves the run of a killed process RUNNING forever (mlflow issue 10510): an owner is
 dead when, on the same host and boot, its pid is gone, or, on another host, its heartbeat is
-older than ``tracking.stale_after_s``. :func:`reap` closes such runs as KILLED.
+older than ``tracking.stale_after_s``. :func:`reap` closes such runs as KILLED, and
+:func:`reap_jobs` marks the job records such a sweep's parent run holds as ``started`` as
+``killed``, saying why.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import socket
 import time
@@ -207,3 +210,65 @@ def reap(
     for run in dead:
         reap_run(client, run, "its process died")
     return dead
+
+
+@dataclass(frozen=True)
+class ReapedJob:
+    """A job record that a dead sweep left ``started``, now ``killed``.
+
+    Attributes:
+        parent: The sweep's parent run (as it was before the correction).
+        num: The job's number (0-based).
+        record: The corrected record.
+    """
+
+    parent: Run
+    num: int
+    record: dict
+
+    def __str__(self) -> str:
+        sweep = self.parent.data.tags.get(Tag.SWEEP_ID, self.parent.info.run_id)
+        return (f"job {self.num + 1} {self.record.get('name', '')} of sweep {sweep}: left "
+                f"started by a dead process ({owner_text(self.parent)}), now killed")  # fmt: skip
+
+
+def reap_jobs(
+    client: MlflowClient, experiment_ids: Sequence[str], stale_after_s: float = 900
+) -> list[ReapedJob]:
+    """Mark as ``killed`` the job records left ``started`` on sweep parent runs whose owner
+    died (a sweep SIGKILLed mid-job never records its job's end); a live sweep's are left.
+
+    Args:
+        client: Client of the tracking store.
+        experiment_ids: Where to look.
+        stale_after_s: Heartbeat age after which another host's run counts as dead.
+
+    Returns:
+        The records corrected.
+    """
+    parents = client.search_runs(
+        list(experiment_ids), filter_string=f"tags.`{Tag.ROLE}` = 'sweep'", max_results=5000
+    )
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    corrected = []
+    for parent in parents:
+        if parent.info.status == "RUNNING" and owner_alive(parent, stale_after_s):
+            continue
+        for num, record in _started_records(parent):
+            record = {**record, "outcome": Outcome.KILLED,
+                      "error": f"its process died mid-job (reaped {stamp})"}  # fmt: skip
+            client.set_tag(parent.info.run_id, f"{Tag.JOB_RECORD}{num}", json.dumps(record))
+            corrected.append(ReapedJob(parent, num, record))
+    return corrected
+
+
+def _started_records(parent: Run) -> list[tuple[int, dict]]:
+    """The job records of a sweep's parent run that say ``started``, by job number."""
+    found = []
+    for name, value in parent.data.tags.items():
+        num = name.removeprefix(Tag.JOB_RECORD)
+        if name.startswith(Tag.JOB_RECORD) and num.isdigit():
+            record = json.loads(value)
+            if record.get("outcome") == Outcome.STARTED:
+                found.append((int(num), record))
+    return sorted(found, key=lambda item: item[0])

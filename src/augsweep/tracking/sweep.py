@@ -162,6 +162,8 @@ class SweepTracker(Callback):
         for run in reaped:
             print(f"reaped run {run.info.run_id} ({run.info.run_name}): left RUNNING by "
                   f"a dead process ({relaunch.owner_text(run)}), now KILLED")  # fmt: skip
+        for job in relaunch.reap_jobs(client, [experiment_id], config.tracking.stale_after_s):
+            print(f"reaped {job}")
         self.sweep_dir = Path(config.hydra.sweep.dir).absolute()
         key = sweep_key(
             config, config.hydra.overrides.task, config.hydra.sweeper.get("params") or {}
@@ -173,14 +175,12 @@ class SweepTracker(Callback):
             **store.owner_tags(),
         }
         parent = _reopen_parent(client, experiment_id, key, tags)
+        reopened = parent is not None
         if parent is None:
             sweep_id = new_sweep_id()
             tags.update({Tag.SWEEP_ID: sweep_id, Tag.ROLE: "sweep", Tag.SWEEP_KEY: key,
                          **store.source_tags()})  # fmt: skip
             parent = client.create_run(experiment_id, run_name=f"sweep {sweep_id}", tags=tags)
-        else:
-            print(f"relaunch of sweep {parent.data.tags[Tag.SWEEP_ID]}: finished runs are "
-                  "skipped, killed ones resumed")  # fmt: skip
         self.info = SweepInfo(
             parent.data.tags.get(Tag.SWEEP_ID) or tags[Tag.SWEEP_ID],
             parent.info.run_id,
@@ -190,6 +190,8 @@ class SweepTracker(Callback):
             expected_jobs(config),
             key,
         )
+        if reopened:  # its job records say what its last launch left to do
+            print(relaunch_text(self.info, parent.data.tags))
         self.info.write(self.sweep_dir)
         # Report and close the parent run on any exit: a failed job (Hydra then skips
         # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler; the first signal stops the
@@ -213,6 +215,27 @@ class SweepTracker(Callback):
         atexit.unregister(self.finish)
         interrupts.begin_shutdown()  # a Ctrl-C now would leave the parent RUNNING
         return finish_sweep(info, self.sweep_dir)
+
+
+def relaunch_text(info: SweepInfo, last_tags: dict[str, str]) -> str:
+    """What a relaunch does, from what its sweep's last launch recorded: the jobs it
+    resumes (killed), starts (not started) and tries again (failed), one a line.
+
+    Args:
+        info: The sweep.
+        last_tags: The parent run's tags as the last launch left them (job records).
+    """
+    from augsweep.tracking import report
+
+    names = [info.job_name(num) for num in range(len(info.jobs))]
+    lines = [f"relaunch of sweep {info.sweep_id}: finished runs are skipped, killed ones resumed"]
+    verbs = {Outcome.KILLED: "resumes", Outcome.NOT_STARTED: "starts", Outcome.FAILED: "retries"}
+    for job in report.job_table(last_tags, names):
+        if job["outcome"] in verbs:
+            why = f": {job['error']}" if job["error"] else ""
+            lines.append(f"  {verbs[job['outcome']]} job {job['job'] + 1} {job['name']} "
+                         f"({job['outcome']} in its last launch{why})")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _reopen_parent(client, experiment_id: str, key: str, tags: dict):
