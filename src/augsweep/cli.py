@@ -37,6 +37,7 @@ from augsweep.overrides import override_key
 from augsweep.resources import gpu_slot
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
+from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports, start_clean
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ def run_job(cfg: DictConfig) -> float:
     )
     try:
         validate(cfg)
-        prepare_store(cfg.tracking.uri)  # an unreachable store: one message, exit 1
+        # An unreachable store: one message, exit 1; in a sweep, its server is waited for.
+        prepare_store(cfg.tracking.uri, **_store_wait(cfg, sweep, job))
         job.start()
         result = _train_in_slot(cfg, sweep, job)
     except KeyboardInterrupt:
@@ -92,6 +94,20 @@ def run_job(cfg: DictConfig) -> float:
     if sweep is None and result.run_id:
         print(_where_to_look(cfg, result.run_id))
     return result.summary.get(metrics.BEST_VAL_ACCURACY, math.nan)
+
+
+def _store_wait(cfg: DictConfig, sweep: SweepInfo | None, job: Job) -> dict:
+    """How a job's start waits for a tracking server that does not answer: in a sweep whose
+    start reached that server, as a running job does (``tracking.reconnect_wait_s``), saying
+    so; otherwise not at all (a server never reached: a mistyped URI fails at once)."""
+    uri = cfg.tracking.uri
+    if sweep is None or not is_http(uri) or uri.rstrip("/") != sweep.tracking_uri.rstrip("/"):
+        return {}
+
+    def waiting(text: str) -> None:
+        print(f"{job.label}: {text}", flush=True)
+
+    return {"wait_s": cfg.tracking.reconnect_wait_s, "on_wait": waiting}
 
 
 def _where_to_look(cfg: DictConfig, run_id: str) -> str:

@@ -8,7 +8,9 @@ without a report, or be swallowed by a library mid-write and let the sweep carry
 its next job. So once the process is stopping (after the first signal, or while a sweep
 writes its end), further signals are not raised: the first of them says that the shutdown
 goes on, and how to end it at once (SIGKILL; the next launch reaps what that leaves
-RUNNING). Python's own handler raises on every Ctrl-C, hence this one.
+RUNNING). A wait in the shutdown (a sweep's end waiting for its tracking server) ends at the
+next signal (:func:`received`): a second Ctrl-C hurries it. Python's own handler raises on
+every Ctrl-C, hence this one.
 
 Stdlib only: the command line uses it before TensorFlow or MLflow is loaded.
 """
@@ -70,6 +72,12 @@ def handled() -> Iterator[None]:
         if previous is not None and not _state["stopping"]:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+def received() -> int:
+    """How many signals the process has received (a wait in the shutdown ends when one
+    more comes: a second Ctrl-C hurries it)."""
+    return _state["received"]
 
 
 def stopping() -> bool:

@@ -323,3 +323,55 @@ def test_a_server_away_past_the_wait_leaves_a_spool_the_relaunch_sends(tmp_path)
         assert_every_epoch_once(client, run, epochs)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_server_blip_between_jobs_costs_no_job(tmp_path, private_cache_dir):
+    """The server stops right after job 1 of a 3-job sweep and is back 10-20 s later (same
+    port, same store): the sweep's start reached it, so job 2's start waits for it as a
+    running job would; every job FINISHED, the report written, the parent FINISHED."""
+    server = Server(tmp_path / "store", free_port())
+    server.start()
+    args = [TRAIN, "-m", *SMALL, "augment=none,flip,flip_rot_zoom", "tracking=server",
+            f"tracking.uri={server.uri}", "tracking.reconnect_wait_s=90",
+            f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    process = subprocess.Popen([sys.executable, *args], cwd=tmp_path, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("job 1/3 augment=none: trained"):
+                # Between jobs: held there while the server goes away, so that job 2
+                # starts against no server.
+                process.send_signal(signal.SIGSTOP)
+                break
+        server.stop()
+        process.send_signal(signal.SIGCONT)
+        time.sleep(5)
+        server.start()
+        output = "".join(lines) + process.communicate(timeout=300)[0]
+    finally:
+        process.kill()
+        server.stop()
+    assert process.returncode == 0, output[-5000:]
+    waiting = f"job 2/3 augment=flip: the tracking server {server.uri} does not answer: waiting"
+    assert waiting in output and "3 jobs: trained 3" in output, output[-5000:]
+    assert (tmp_path / "sweep" / "summary.md").exists()
+    server.start()  # to read what it stored
+    try:
+        client = MlflowClient(server.uri)
+        runs = client.search_runs([client.get_experiment_by_name("augsweep").experiment_id])
+        assert sorted((r.info.run_name, r.info.status) for r in runs)[:3] == [
+            ("augment=flip", "FINISHED"),
+            ("augment=flip_rot_zoom", "FINISHED"),
+            ("augment=none", "FINISHED"),
+        ]
+        (parent,) = [r for r in runs if r.data.tags.get(Tag.ROLE) == "sweep"]
+        assert parent.info.status == "FINISHED"
+        logged = {f.path for f in client.list_artifacts(parent.info.run_id)}
+        assert {"report.html", "summary.md"} <= logged
+    finally:
+        server.stop()
+    assert not list((private_cache_dir / "spool").glob("*.jsonl"))

@@ -17,6 +17,7 @@ import atexit
 import itertools
 import json
 import secrets
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from augsweep.errors import EXIT_FAILED
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
 from augsweep.overrides import override_key
 from augsweep.tracking.tags import Tag
+from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports
 
 SWEEP_FILE = "sweep.json"
@@ -51,6 +53,8 @@ class SweepInfo:
         jobs: Every job's overrides, by job number (empty when the sweeper is not
             Hydra's basic one, whose jobs are known only as they come).
         sweep_key: The sweep's key (tag ``sweep_key`` of the parent run).
+        reconnect_wait_s: How long the sweep's end waits for a tracking server that went
+            away (``tracking.reconnect_wait_s``; the sweep's start reached it).
     """
 
     sweep_id: str
@@ -60,6 +64,7 @@ class SweepInfo:
     swept_keys: tuple[str, ...] = ()
     jobs: tuple[tuple[str, ...], ...] = ()
     sweep_key: str = ""
+    reconnect_wait_s: float = 0.0
 
     def swept_overrides(self, job_overrides: list[str]) -> list[str]:
         """The job's overrides of the swept keys (all of them if none is swept)."""
@@ -135,11 +140,16 @@ def new_sweep_id() -> str:
 def record_job(info: SweepInfo, num: int, record: dict) -> None:
     """Record what became of job ``num`` on the sweep's parent run (tag
     ``augsweep.job.<num>``, JSON): ``overrides``, ``outcome`` (an
-    :class:`~augsweep.outcomes.Outcome`), ``run_id``, ``error``, ``seconds``, ``detail``."""
-    from augsweep.tracking import store
+    :class:`~augsweep.outcomes.Outcome`), ``run_id``, ``error``, ``seconds``, ``detail``.
+
+    While a tracking server is away the record is kept in the parent run's spool file,
+    sent by the next job's start or the sweep's end once it is back
+    (:func:`augsweep.tracking.spool.send_or_keep`)."""
+    from augsweep.tracking import spool, store
 
     client = store.connect(info.tracking_uri)
-    client.set_tag(info.parent_run_id, f"{Tag.JOB_RECORD}{num}", json.dumps(record)[:8000])
+    tags = {f"{Tag.JOB_RECORD}{num}": json.dumps(record)[:8000]}
+    spool.send_or_keep(client, {"kind": "tags", "run_id": info.parent_run_id, "tags": tags})
 
 
 class SweepTracker(Callback):
@@ -189,6 +199,7 @@ class SweepTracker(Callback):
             swept_keys(config),
             expected_jobs(config),
             key,
+            config.tracking.reconnect_wait_s,
         )
         if reopened:  # its job records say what its last launch left to do
             print(relaunch_text(self.info, parent.data.tags))
@@ -270,6 +281,8 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     from augsweep.tracking import relaunch, report, store
 
     client = store.connect(info.tracking_uri)
+    if not _store_back(info):
+        return _keep_end(client, info)
     for run in report.sweep_runs(client, info.sweep_id, [info.experiment_id]):
         if run.info.status == "RUNNING" and not relaunch.owner_alive(run, float("inf")):
             relaunch.reap_run(client, run, "its job ended without closing it")
@@ -286,6 +299,52 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
         client.set_terminated(info.parent_run_id, status)
     _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths])
     return status
+
+
+def _store_back(info: SweepInfo) -> bool:
+    """Whether the sweep's tracking server answers, waited for at most
+    ``info.reconnect_wait_s`` (it answered at the sweep's start); if it does, what was kept
+    while it was away (job records, runs' ends) is sent first. True for a SQLite store."""
+    from augsweep.tracking import probe, sync
+
+    uri = info.tracking_uri
+    if not is_http(uri):
+        return True
+    if not probe.server_healthy(uri):
+        wait = f"at most {info.reconnect_wait_s:.0f} s (tracking.reconnect_wait_s)"
+        print(f"the tracking server {uri} does not answer: the sweep's end waits for it, {wait}")
+        signals = interrupts.received()  # a Ctrl-C now ends the wait: the end is kept
+
+        def interrupted() -> bool:
+            return interrupts.received() > signals
+
+        if not probe.wait_for_server(uri, info.reconnect_wait_s, give_up=interrupted):
+            return False
+    sync.replay_for_launch(uri)
+    return True
+
+
+def _keep_end(client, info: SweepInfo) -> str:
+    """The sweep's end while its server stays away: the parent run's end (FAILED: its jobs
+    and report cannot be read) kept in its spool, so that ``augsweep sync`` or the next
+    launch closes it; no report.
+
+    Returns:
+        The parent's status: FAILED.
+    """
+    from augsweep.tracking import spool
+
+    rebuild = f"`augsweep report --sweep-id {info.sweep_id}` builds it once it is back"
+    error = (
+        f"the tracking server {info.tracking_uri} was away at the sweep's end: no report; {rebuild}"
+    )
+    end = {"kind": "end", "run_id": info.parent_run_id, "status": "FAILED", "error": error,
+           "end_time": int(time.time() * 1000)}  # fmt: skip
+    spool.send_or_keep(client, end)
+    kept = f"the sweep's records are kept in {spool.spool_dir()}"
+    sent = "`augsweep sync` (or the next launch against it) sends them"
+    print(f"augsweep: {error}; {kept} until {sent}", file=sys.stderr, flush=True)
+    return "FAILED"
 
 
 def sweep_status(jobs: list[dict]) -> str:
