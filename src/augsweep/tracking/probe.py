@@ -68,8 +68,8 @@ def check_store(
         StoreUnavailable: The server does not answer, or the SQLite file cannot be written.
     """
     bound_http_retries()
-    if uris.is_http(uri):
-        if not server_healthy(uri) and wait_s > 0:
+    if uris.is_http(uri) and not server_healthy(uri):
+        if wait_s > 0:
             if on_wait is not None:
                 on_wait(f"the tracking server {uri} does not answer: waiting for it, at most "
                         f"{wait_s:.0f} s (tracking.reconnect_wait_s)")  # fmt: skip
@@ -79,7 +79,7 @@ def check_store(
                     f"sweep's start, then not for {wait_s:.0f} s (tracking.reconnect_wait_s): "
                     f"{START_HINT}; a relaunch resumes the jobs it could not run"
                 )
-        elif not server_healthy(uri):
+        else:
             raise StoreUnavailable(
                 f"no MLflow tracking server answers at tracking.uri={uri} ({health_url(uri)}: "
                 f"no OK within {PROBE_TIMEOUT_S:.0f} s): {START_HINT}, or point "
