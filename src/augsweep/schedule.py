@@ -17,7 +17,9 @@ arguments after ``--``; ``--command`` replaces that program. The exit code is th
 own (128 + N when a signal N ended it), 0 when the launch was skipped because the lock is
 held, 2 for a usage error of the launcher. SIGTERM and SIGINT are forwarded to the command
 once (it runs in its own session, so a terminal's Ctrl-C reaches it only through here), and
-on Linux the command gets SIGTERM if the launcher dies, so no sweep outlives its lock.
+on Linux the command gets SIGTERM if the launcher dies, so no sweep outlives its lock. A
+launcher killed outright leaves its record in the lock file (a clean end empties it) and its
+log without a footer: the next launch says so under its header.
 
 Standard library only: this loads neither TensorFlow nor MLflow.
 """
