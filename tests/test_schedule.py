@@ -211,6 +211,9 @@ def test_the_lock_is_free_once_its_holder_is_killed(tmp_path):
     assert returncode == 0
     assert "skipped" not in out
     assert "\nsecond launch\n" in out
+    # The killed launch's log ends without a footer: the next one says why, at its top.
+    assert f"the previous launch, pid {holder.pid} on " in out.splitlines()[1]
+    assert "died before its footer" in out.splitlines()[1]
     if sys.platform.startswith("linux"):  # the orphaned command was told to stop
         wait_for(lambda: marker.exists(), timeout=10)
         assert marker.read_text() == "SIGTERM"

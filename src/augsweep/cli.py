@@ -7,7 +7,8 @@ exists: one message naming each bad value and what is allowed, no traceback.
 Exit codes, the same for a single run and a sweep (a sweep exits with its worst job's):
 
 - 0: every run finished, or was skipped because it had finished before;
-- 1: a run failed (a diverged loss, a full disk, an error in training), its tracking store
+- 1: a run failed (a diverged loss, also one that diverged in an earlier launch, which a
+  relaunch does not train again; a full disk, an error in training), its tracking store
   cannot be used (a server that does not answer, a SQLite path that cannot be written or
   holds no SQLite database, an artifacts folder that cannot be written: checked first,
   nothing created), or Hydra refused the command line (an unknown key or option);
@@ -30,7 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from augsweep import metrics
+from augsweep import interrupts, metrics
 from augsweep.config.checks import is_option, validate
 from augsweep.config.schema import FolderConfig
 from augsweep.data.preflight import check_layout
@@ -41,6 +42,7 @@ from augsweep.paths import resolve_path
 from augsweep.resources import gpu_slot
 from augsweep.tracking.sweep import SweepInfo, record_job
 from augsweep.tracking.sync import prepare_store
+from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports, start_clean
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ def run_job(cfg: DictConfig) -> float:
             interruption (130). A failed job of a sweep raises nothing: it is recorded
             and the sweep goes on, then exits 1 (:class:`~augsweep.tracking.sweep.SweepTracker`).
     """
+    if interrupts.stopping():  # a signal came during the last job: this one does not start
+        raise SystemExit(EXIT_INTERRUPTED)
     start_clean()  # this process may have run another job (basic launcher, loky workers)
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -76,7 +80,8 @@ def run_job(cfg: DictConfig) -> float:
     try:
         validate(cfg)
         check_folder_layout(cfg.dataset)  # before TensorFlow: a folder without 2 classes
-        prepare_store(cfg.tracking.uri)  # an unusable store: one message, exit 1 (or 2)
+        # An unusable store: one message, exit 1 (or 2); in a sweep, its server is waited for.
+        prepare_store(cfg.tracking.uri, **_store_wait(cfg, sweep, job))
         job.start()
         result = _train_in_slot(cfg, sweep, job)
     except KeyboardInterrupt:
@@ -104,6 +109,20 @@ def check_folder_layout(dataset: DictConfig) -> None:
     class, no image files), told without TensorFlow; the images are decoded in the run."""
     if is_option(dataset, FolderConfig):
         check_layout(resolve_path(dataset.path), skip_bad=dataset.on_bad_file == "skip")
+
+
+def _store_wait(cfg: DictConfig, sweep: SweepInfo | None, job: Job) -> dict:
+    """How a job's start waits for a tracking server that does not answer: in a sweep whose
+    start reached that server, as a running job does (``tracking.reconnect_wait_s``), saying
+    so; otherwise not at all (a server never reached: a mistyped URI fails at once)."""
+    uri = cfg.tracking.uri
+    if sweep is None or not is_http(uri) or uri.rstrip("/") != sweep.tracking_uri.rstrip("/"):
+        return {}
+
+    def waiting(text: str) -> None:
+        print(f"{job.label}: {text}", flush=True)
+
+    return {"wait_s": cfg.tracking.reconnect_wait_s, "on_wait": waiting}
 
 
 def _where_to_look(cfg: DictConfig, run_id: str) -> str:
@@ -172,7 +191,8 @@ class Job:
         self._record(outcome=Outcome.STARTED)
 
     def failed(self, error: BaseException) -> None:
-        self.end(Outcome.FAILED, error=first_line(error))
+        run_id = getattr(unwrap(error), "run_id", None)  # a run that failed before this job
+        self.end(Outcome.FAILED, error=first_line(error), **({"run_id": run_id} if run_id else {}))
 
     def end(self, outcome: Outcome, **fields) -> None:
         """Say and record what became of the job.
@@ -183,8 +203,11 @@ class Job:
         """
         summary = fields.pop("summary", None) or {}
         fields.setdefault("seconds", time.monotonic() - self.started)
-        print(f"{self.label}: {describe(outcome, fields, summary)}", flush=True)
+        line = f"{self.label}: {describe(outcome, fields, summary)}"
+        # Recorded first: a sweep whose output is gone (its scheduled launcher was killed)
+        # fails to print, and its record must not stay `started`.
         self._record(outcome=outcome, **fields)
+        print(line, flush=True)
 
     def _record(self, **fields) -> None:
         if self.sweep is not None:

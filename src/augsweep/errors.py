@@ -9,8 +9,8 @@ import errno
 import re
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-# The start of a diverged run's `error` tag: a relaunch skips such a run (it would diverge
-# again) unless `rerun=true`.
+# The start of a diverged run's `error` tag: a relaunch does not train such a run again (it
+# would diverge again; the job fails) unless `rerun=true`.
 DIVERGED_PREFIX = "diverged:"
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2  # as argparse
@@ -24,10 +24,12 @@ class InputError(Exception):
         tag: The run's ``error`` tag and job record, when it differs from
             ``"Type: first line"`` (e.g. ``"diverged: loss is NaN at epoch 3"``).
         exit_code: A single run's exit code for it.
+        run_id: The run it concerns, when one exists before the job (recorded with the job).
     """
 
     tag: str | None = None
     exit_code: int = EXIT_FAILED
+    run_id: str | None = None
 
 
 class DiskFull(InputError):

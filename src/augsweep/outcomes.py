@@ -18,7 +18,7 @@ class Outcome(str, Enum):
 
     TRAINED = "trained"  # a new run
     RESUMED = "resumed"  # a killed or failed run, continued in the same run
-    SKIPPED = "skipped"  # a finished (or diverged) run stands
+    SKIPPED = "skipped"  # a finished run stands (a diverged one is not retried: FAILED)
     ELSEWHERE = "elsewhere"  # a live process trains the same run key now
     FAILED = "failed"
     KILLED = "killed"  # interrupted, or its process died mid-job

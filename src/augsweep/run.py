@@ -129,6 +129,8 @@ def train(
     Raises:
         augsweep.config.checks.ConfigError: For a bad config, before any run is created.
         augsweep.callbacks.TrainingDiverged: If the loss became NaN (the run is FAILED).
+        augsweep.tracking.relaunch.DivergedBefore: If the run of this config diverged
+            before (not trained again unless ``cfg.rerun``).
     """
     validate(cfg)
     return train_checked(cfg, sweep, run_name, job, extra_tags)
@@ -158,6 +160,8 @@ def train_checked(
             return RunResult(Outcome.ELSEWHERE, None, detail=f"running elsewhere ({holder})",
                              seconds=time.monotonic() - start)  # fmt: skip
         plan = _plan(client, experiment_id, key, splits, cfg)
+        if plan.action == Outcome.FAILED:  # diverged before: not trained again, still a failure
+            raise relaunch.DivergedBefore(plan.reason, plan.run.info.run_id)
         if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
             return _reused(client, plan, sweep, time.monotonic() - start)
         resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None

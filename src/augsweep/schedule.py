@@ -17,7 +17,9 @@ arguments after ``--``; ``--command`` replaces that program. The exit code is th
 own (128 + N when a signal N ended it), 0 when the launch was skipped because the lock is
 held, 2 for a usage error of the launcher. SIGTERM and SIGINT are forwarded to the command
 once (it runs in its own session, so a terminal's Ctrl-C reaches it only through here), and
-on Linux the command gets SIGTERM if the launcher dies, so no sweep outlives its lock.
+on Linux the command gets SIGTERM if the launcher dies, so no sweep outlives its lock. A
+launcher killed outright leaves its record in the lock file (a clean end empties it) and its
+log without a footer: the next launch says so under its header.
 
 Standard library only: this loads neither TensorFlow nor MLflow.
 """
@@ -160,7 +162,7 @@ def program(command: str | None) -> list[str]:
 # --- the lock -------------------------------------------------------------------------------
 
 
-def try_lock(path: Path, holder: dict) -> int | None:
+def try_lock(path: Path, holder: dict) -> tuple[int | None, dict | None]:
     """Take the exclusive lock on ``path`` without waiting, and record ``holder`` in it.
 
     Args:
@@ -169,7 +171,9 @@ def try_lock(path: Path, holder: dict) -> int | None:
 
     Returns:
         The locked file descriptor (the lock lasts until it is closed or the process
-        dies), or None when another process holds the lock.
+        dies), or None when another process holds the lock; and the record of a holder
+        that died without releasing it (a clean end empties the file: :func:`release`),
+        else None.
 
     Raises:
         ScheduleError: The lock file cannot be created or opened.
@@ -183,10 +187,13 @@ def try_lock(path: Path, holder: dict) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return None
+        return None, None
+    left = None
+    with contextlib.suppress(ValueError):
+        left = json.loads(os.pread(fd, 65536, 0) or b"null")
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
-    return fd
+    return fd, left if isinstance(left, dict) else None
 
 
 def release(fd: int) -> None:
@@ -427,7 +434,7 @@ def launch(options: Options) -> int:
     """
     record = holder_record(options.command)
     with open_output(options.log_dir, options.quiet) as out:
-        fd = try_lock(options.lock, record)
+        fd, dead = try_lock(options.lock, record)
         if fd is None:
             holder = read_holder(options.lock)
             out.line(f"skipped (pid {record['pid']}): {describe_holder(options.lock, holder)}")
@@ -435,6 +442,12 @@ def launch(options: Options) -> int:
         try:
             where = f"pid {record['pid']} on {record['host']} in {record['cwd']}"
             out.line(f"start {where}: {record['command']}")
+            if dead is not None:  # its log ends without a footer: say why, here
+                out.line(
+                    f"the previous launch, pid {dead.get('pid')} on {dead.get('host')} since "
+                    f"{dead.get('since')}, died before its footer (SIGKILL, out of memory, a "
+                    "power loss?); a sweep reaps what it left RUNNING and resumes it"
+                )
             started = time.monotonic()
             code, how = run_command(options.command, out)
             duration = dt.timedelta(seconds=round(time.monotonic() - started))

@@ -89,10 +89,18 @@ def sigterm_after_first_epoch(args: list[str], uri: str, timeout: float = 120) -
 
 
 def signal_at_epoch(
-    args: list[str], uri: str, sig: int, run: int = 0, epochs: int = 1, timeout: float = 120
+    args: list[str],
+    uri: str,
+    sig: int,
+    run: int = 0,
+    epochs: int = 1,
+    timeout: float = 120,
+    again_after_s: float | None = None,
 ) -> tuple[int, str]:
     """Run ``python ARGS``; once its ``run``-th run (0-based, by start) has logged
-    ``epochs`` epochs, send ``sig`` (SIGTERM, SIGKILL, ...) and wait for the process.
+    ``epochs`` epochs, send ``sig`` (SIGTERM, SIGKILL, ...) and wait for the process;
+    with ``again_after_s``, send it a second time that many seconds after the first (a
+    double Ctrl-C).
 
     The store is polled read-only with sqlite3: an MLflow client here could race the
     subprocess while it creates the database's tables.
@@ -111,6 +119,9 @@ def signal_at_epoch(
                 break
             time.sleep(0.1)
         process.send_signal(sig)
+        if again_after_s is not None:
+            time.sleep(again_after_s)
+            process.send_signal(sig)
         output, _ = process.communicate(timeout=timeout)
     finally:
         process.kill()

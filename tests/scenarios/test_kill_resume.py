@@ -4,14 +4,21 @@ subprocesses of `train.py -m`."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from augsweep.run import train
 from augsweep.tracking.tags import Tag
-from tests.helpers import ROOT, SMALL, compose_config, run_cli, signal_at_epoch
+from tests.helpers import ROOT, SMALL, compose_config, epochs_per_run, run_cli, signal_at_epoch
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "clean_loss", "clean_accuracy",
                  "gap")  # fmt: skip
@@ -123,9 +130,10 @@ def assert_same_as_uninterrupted(tmp_path, client: MlflowClient, run_id: str) ->
 @pytest.mark.slow
 def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
-    result = run_cli(str(ROOT / "train.py"), "-m", *SMALL, "trainer.epochs=3",
-                     "trainer.learning_rate=1e6,0.001", f"tracking.uri={uri}",
-                     f"hydra.sweep.dir={tmp_path}/sweep", cwd=tmp_path)  # fmt: skip
+    args = [str(ROOT / "train.py"), "-m", *SMALL, "trainer.epochs=3",
+            "trainer.learning_rate=1e6,0.001", f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     client, parents, runs = runs_by_name(uri)
     diverged, fine = runs["trainer.learning_rate=1000000.0"], runs["trainer.learning_rate=0.001"]
@@ -140,3 +148,94 @@ def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     assert "| trainer.learning_rate=0.001 | 1 |" in summary  # per group: finished runs only
     assert "| trainer.learning_rate=1000000.0 | 0 | - |" in summary
     assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+
+    # A relaunch does not train the diverged run again, and does not hide it either (a
+    # nightly cron must keep flagging the sweep): the job fails with the run's error.
+    again = run_cli(*args, cwd=tmp_path)
+    assert again.returncode == 1, again.stdout[-3000:]
+    error = f"{diverged.data.tags['error']} in run {diverged.info.run_id}: not trained again"
+    (line,) = [line for line in again.stdout.splitlines() if line.startswith("job 1/2 ")][-1:]
+    assert line.startswith("job 1/2 trainer.learning_rate=1000000.0: failed after ")
+    assert line.endswith(f" s: {error} (it would diverge again; rerun=true trains it again)")
+    assert "2 jobs: skipped 1, failed 1" in again.stdout
+    client, parents, runs = runs_by_name(uri)
+    assert len(parents) == 1 and parents[0].info.status == "FAILED"
+    assert len(runs) == 2 and runs["trainer.learning_rate=1000000.0"].info.status == "FAILED"
+    summary = (tmp_path / "sweep" / "summary.md").read_text()
+    assert (
+        f"| trainer.learning_rate=1000000.0 | failed | {diverged.info.run_id} | {error}" in summary
+    )
+    assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+
+
+@pytest.mark.slow
+def test_a_scheduled_sweep_killed_outright_is_reaped_and_said_at_the_top_of_the_next_log(tmp_path):
+    # The launcher and its sweep SIGKILLed mid-job (an OOM kill of the box, systemd's last
+    # resort): the log ends mid-sentence, the parent stays RUNNING, job 1's record says
+    # `started`. The next scheduled launch says, before any job, what it found and does.
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    db = Path(uri.removeprefix("sqlite:///"))
+    schedule = [sys.executable, "-m", "augsweep.schedule", "--quiet", "--log-dir",
+                str(tmp_path / "logs"), "--command", f"{sys.executable} {ROOT / 'train.py'} -m",
+                "--", *SMALL, "trainer.epochs=500", "augment=none,flip", f"tracking.uri={uri}",
+                f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    first = subprocess.Popen(schedule, cwd=tmp_path)
+    try:
+        wait_until(lambda: epochs_per_run(db)[:1] >= [1])
+        sweep_pid = int(tag_values(db, Tag.OWNER)[0].rpartition(":")[2])
+        os.kill(sweep_pid, signal.SIGKILL)
+        first.kill()
+        wait_until(lambda: not pid_exists(sweep_pid))
+    finally:
+        first.kill()
+        first.wait()
+    client, parents, runs = runs_by_name(uri)
+    (parent,) = parents
+    assert parent.info.status == "RUNNING" and runs["augment=none"].info.status == "RUNNING"
+    sweep_id = parent.data.tags[Tag.SWEEP_ID]
+
+    second = subprocess.Popen(schedule, cwd=tmp_path)
+    try:
+        wait_until(lambda: log_text(tmp_path).count("job 1/2 augment=none: started") == 2)
+        second.send_signal(signal.SIGTERM)  # forwarded: the sweep stops, KILLED, reported
+        assert second.wait(timeout=120) == 130
+    finally:
+        second.kill()
+    log = log_text(tmp_path)
+    top = log[log.rindex("augsweep.schedule: start pid") : log.rindex("job 1/2 augment=none: st")]
+    assert f"the previous launch, pid {first.pid} on " in top
+    job_run = runs["augment=none"].info.run_id
+    assert f"reaped run {job_run} (augment=none): left RUNNING by a dead process" in top
+    assert f"reaped run {parent.info.run_id} (sweep {sweep_id}): left RUNNING" in top
+    assert f"reaped job 1 augment=none of sweep {sweep_id}: left started by a dead process" in top
+    assert f"relaunch of sweep {sweep_id}: finished runs are skipped, killed ones resumed" in top
+    assert "  resumes job 1 augment=none (killed in its last launch: its process died" in top
+    assert "  starts job 2 augment=flip (not started in its last launch)" in top
+    _, _, runs = runs_by_name(uri)
+    assert runs["augment=none"].info.run_id == job_run  # resumed in the same run
+    assert {run.info.status for run in runs.values()} == {"KILLED"}
+
+
+def wait_until(condition, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def tag_values(db: Path, key: str) -> list[str]:
+    """The values of tag ``key`` in a SQLite store, read-only (the sweep writes it)."""
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        return [value for (value,) in con.execute("SELECT value FROM tags WHERE key = ?", (key,))]
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether process ``pid`` lives (a zombie, dead but not yet waited for, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def log_text(tmp_path: Path) -> str:
+    return "".join(path.read_text() for path in sorted((tmp_path / "logs").glob("*.log")))

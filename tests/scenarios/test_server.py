@@ -5,10 +5,12 @@ at once; eight jobs through ``make server``; a server lost mid-run and back 60 s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -323,3 +325,48 @@ def test_a_server_away_past_the_wait_leaves_a_spool_the_relaunch_sends(tmp_path)
         assert_every_epoch_once(client, run, epochs)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_server_blip_between_jobs_costs_no_job(tmp_path, private_cache_dir):
+    """The server stops right after job 1 of a 3-job sweep and is back 10-20 s later (same
+    port, same store): the sweep's start reached it, so job 2's start waits for it as a
+    running job would; every job FINISHED, the report written, the parent FINISHED."""
+    server = Server(tmp_path / "store", free_port())
+    server.start()
+    args = [TRAIN, "-m", *SMALL, "augment=none,flip,flip_rot_zoom", "tracking=server",
+            f"tracking.uri={server.uri}", "tracking.reconnect_wait_s=90",
+            f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    process = subprocess.Popen([sys.executable, *args], cwd=tmp_path, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("job 1/3 augment=none: trained"):
+                # Between jobs: held there while the server goes away, so that job 2
+                # starts against no server.
+                process.send_signal(signal.SIGSTOP)
+                break
+        server.stop()
+        process.send_signal(signal.SIGCONT)
+        time.sleep(5)
+        server.start()
+        output = "".join(lines) + process.communicate(timeout=300)[0]
+    finally:
+        process.kill()
+        server.stop()
+    assert process.returncode == 0, output[-5000:]
+    waiting = f"job 2/3 augment=flip: the tracking server {server.uri} does not answer: waiting"
+    assert waiting in output and "3 jobs: trained 3" in output, output[-5000:]
+    assert (tmp_path / "sweep" / "summary.md").exists()
+    # What the server stored, read from its store (no third start of the server).
+    with contextlib.closing(sqlite3.connect(server.store / "mlflow.db")) as con:
+        runs = dict(con.execute("SELECT name, status FROM runs").fetchall())
+        (parent,) = con.execute("SELECT run_uuid FROM runs WHERE name LIKE 'sweep %'").fetchone()
+    assert sorted(runs)[:3] == ["augment=flip", "augment=flip_rot_zoom", "augment=none"]
+    assert list(runs.values()) == ["FINISHED"] * 4, runs  # the parent too
+    logged = {path.name for path in server.store.glob(f"artifacts/*/{parent}/artifacts/*")}
+    assert {"report.html", "summary.md"} <= logged
+    assert not list((private_cache_dir / "spool").glob("*.jsonl"))

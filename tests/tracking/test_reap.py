@@ -4,12 +4,13 @@ as KILLED, saying why; live owners' runs and closed runs are left as they are.""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 
 from augsweep.tracking import store
-from augsweep.tracking.relaunch import reap
+from augsweep.tracking.relaunch import reap, reap_jobs
 from augsweep.tracking.tags import Tag
 
 
@@ -56,3 +57,32 @@ def test_only_running_runs_of_dead_owners_are_reaped_as_killed(tracking_uri):
     assert dead[Tag.ERROR] == "reaped: its process died"
     assert "its process died" in dead[Tag.REAPED] and f"host {here[Tag.HOST]}" in dead[Tag.REAPED]
     assert reap(client, [experiment, other], stale_after_s=900)[0].info.run_id == elsewhere
+
+
+def test_job_records_left_started_by_a_dead_sweep_become_killed_with_a_reason(tracking_uri):
+    client = store.connect(store.resolve_uri(tracking_uri))
+    experiment = store.ensure_experiment(client, "augsweep")
+    gone = {**store.owner_tags(), Tag.OWNER: f"{store.boot_id()}:{dead_pid()}"}
+    records = {
+        "0": {"name": "augment=none", "overrides": ["augment=none"], "outcome": "trained"},
+        "1": {"name": "augment=flip", "overrides": ["augment=flip"], "outcome": "started"},
+    }
+    parents = {}
+    for name, owner in (("dead", gone), ("alive", store.owner_tags())):
+        tags = {**owner, Tag.ROLE: "sweep", Tag.SWEEP_ID: f"sweep-{name}"}
+        tags.update({f"{Tag.JOB_RECORD}{num}": json.dumps(r) for num, r in records.items()})
+        parents[name] = client.create_run(experiment, run_name=name, tags=tags).info.run_id
+    client.set_terminated(parents["dead"], "KILLED")  # closed, its records still `started`
+
+    (job,) = reap_jobs(client, [experiment], stale_after_s=900)
+
+    assert (job.num, job.parent.info.run_id) == (1, parents["dead"])
+    assert str(job).startswith("job 2 augment=flip of sweep sweep-dead: left started by a dead")
+    dead = client.get_run(parents["dead"]).data.tags
+    fixed = json.loads(dead[f"{Tag.JOB_RECORD}1"])
+    assert fixed["outcome"] == "killed" and fixed["name"] == "augment=flip"
+    assert fixed["error"].startswith("its process died mid-job (reaped 20")
+    assert json.loads(dead[f"{Tag.JOB_RECORD}0"])["outcome"] == "trained"
+    alive = client.get_run(parents["alive"]).data.tags  # a live sweep's job runs now
+    assert json.loads(alive[f"{Tag.JOB_RECORD}1"])["outcome"] == "started"
+    assert reap_jobs(client, [experiment], stale_after_s=900) == []

@@ -118,7 +118,9 @@ def test_a_diverged_run_is_not_retried_unless_rerun(small_cfg, tracking_uri):
     client.set_terminated(run_id, "FAILED")
     fingerprint = client.get_run(run_id).data.tags[Tag.DATA_FINGERPRINT]
     plan = plan_run(client, "1", run_key(cfg), fingerprint)
-    assert plan.action == Outcome.SKIPPED and "rerun=true trains it again" in plan.reason
+    assert plan.action == Outcome.FAILED and plan.run.info.run_id == run_id
+    assert plan.reason.startswith(f"diverged: loss is NaN at epoch 3 in run {run_id}: not trained")
+    assert "rerun=true trains it again" in plan.reason
     assert plan_run(client, "1", run_key(cfg), fingerprint, rerun=True).action == Outcome.TRAINED
 
 

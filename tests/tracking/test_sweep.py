@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 from collections import defaultdict
 
@@ -14,7 +15,7 @@ from scipy import stats as scipy_stats
 
 from augsweep.tracking import report
 from augsweep.tracking.tags import Tag
-from tests.helpers import ROOT, SMALL, run_cli, sigterm_after_first_epoch
+from tests.helpers import ROOT, SMALL, run_cli, signal_at_epoch, sigterm_after_first_epoch
 from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
 
 pytestmark = pytest.mark.slow
@@ -227,6 +228,28 @@ def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path
     assert "Traceback" not in output
     jobs = jobs_table(tmp_path)
     assert "| 1 | augment=none | killed |" in jobs and "| 2 | augment=flip | not started |" in jobs
+
+
+def test_two_ctrl_c_50_ms_apart_still_close_every_run_and_report(tmp_path):
+    # A double tap of Ctrl-C mid-job: the second one lands in the shutdown (the run's end,
+    # the job record, the report), which must go on; the next job must not start.
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    args = ["train.py", "-m", *SMALL, "trainer.epochs=500", "augment=none,flip,flip_rot_zoom",
+            f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
+    returncode, output = signal_at_epoch(args, uri, signal.SIGINT, again_after_s=0.05)
+    runs = MlflowClient(uri).search_runs(["1"])
+    statuses = {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
+    assert (returncode, statuses) == (
+        130,
+        {"sweep": "KILLED", "augment=none": "KILLED"},
+    ), output[-3000:]
+    assert "Traceback" not in output and "job 2/3 augment=flip: started" not in output
+    assert "job 2 augment=flip: not started" in output  # listed at the end
+    assert "augsweep: still stopping" in output  # the second Ctrl-C, noted and ignored
+    jobs = jobs_table(tmp_path)
+    assert "| 1 | augment=none | killed |" in jobs
+    assert "| 2 | augment=flip | not started |" in jobs
+    assert "| 3 | augment=flip_rot_zoom | not started |" in jobs
 
 
 def jobs_table(tmp_path) -> str:

@@ -12,8 +12,10 @@ Stdlib only: the command line calls it before TensorFlow or MLflow is imported.
 from __future__ import annotations
 
 import os
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from augsweep.errors import EXIT_CONFIG_ERROR, InputError
@@ -56,8 +58,14 @@ def bound_http_retries() -> None:
         os.environ.setdefault(name, value)
 
 
-def check_store(uri: str, base_dir: Path | None = None) -> None:
-    """Fail at once, with one message, if the store at ``uri`` cannot be used.
+def check_store(
+    uri: str,
+    base_dir: Path | None = None,
+    wait_s: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> None:
+    """Fail, with one message, if the store at ``uri`` cannot be used: at once, or, for a
+    server that answered before (a sweep's job), once it has been waited for.
 
     Also bounds MLflow's HTTP retries for this process (:func:`bound_http_retries`).
 
@@ -65,6 +73,9 @@ def check_store(uri: str, base_dir: Path | None = None) -> None:
         uri: ``tracking.uri``: ``http(s)://HOST:PORT`` of an ``mlflow server``, or
             ``sqlite:///PATH`` (relative paths against ``base_dir``).
         base_dir: What a relative SQLite path is relative to; default: the launch directory.
+        wait_s: How long to wait for a server that does not answer (0: fail at once, for a
+            server never reached: a mistyped URI must not cost minutes).
+        on_wait: Told, in one line, that the wait begins.
 
     Raises:
         StoreUnavailable: The server does not answer, or the SQLite file cannot be written
@@ -72,8 +83,18 @@ def check_store(uri: str, base_dir: Path | None = None) -> None:
         UnsupportedStore: Another kind of URI (a ``file:`` store: MLflow 3 refuses it).
     """
     bound_http_retries()
-    if uris.is_http(uri):
-        if not server_healthy(uri):
+    if uris.is_http(uri) and not server_healthy(uri):
+        if wait_s > 0:
+            if on_wait is not None:
+                on_wait(f"the tracking server {uri} does not answer: waiting for it, at most "
+                        f"{wait_s:.0f} s (tracking.reconnect_wait_s)")  # fmt: skip
+            if not wait_for_server(uri, wait_s):
+                raise StoreUnavailable(
+                    f"the MLflow tracking server at tracking.uri={uri} answered at the "
+                    f"sweep's start, then not for {wait_s:.0f} s (tracking.reconnect_wait_s): "
+                    f"{START_HINT}; a relaunch resumes the jobs it could not run"
+                )
+        else:
             raise StoreUnavailable(
                 f"no MLflow tracking server answers at tracking.uri={uri} ({health_url(uri)}: "
                 f"no OK within {PROBE_TIMEOUT_S:.0f} s): {START_HINT}, or point "
@@ -102,6 +123,19 @@ def server_healthy(uri: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
             return response.status == 200
     except (OSError, urllib.error.URLError, ValueError):  # refused, timed out, HTTP error
         return False
+
+
+def wait_for_server(
+    uri: str, wait_s: float, poll_s: float = 1.0, give_up: Callable[[], bool] | None = None
+) -> bool:
+    """Whether the ``mlflow server`` at ``uri`` answers within ``wait_s`` seconds (asked
+    every ``poll_s`` seconds; ``give_up``, if given, ends the wait early when true)."""
+    deadline = time.monotonic() + wait_s
+    while not server_healthy(uri):
+        if time.monotonic() >= deadline or (give_up is not None and give_up()):
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def sqlite_path(uri: str, base_dir: Path | None = None) -> Path:

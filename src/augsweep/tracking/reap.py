@@ -1,4 +1,5 @@
-"""``augsweep reap``: close runs left RUNNING by processes that died.
+"""``augsweep reap``: close runs left RUNNING by processes that died (and mark the job
+records their sweeps left ``started`` as ``killed``).
 
 A SIGKILL (the OOM killer, a scheduler, a reboot) leaves MLflow runs RUNNING forever. A
 sweep's next launch reaps them before anything resumes; this command does the same on
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from augsweep.tracking import store
-from augsweep.tracking.relaunch import owner_text, reap
+from augsweep.tracking.relaunch import owner_text, reap, reap_jobs
 
 
 def run_parsed(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -35,10 +36,16 @@ def run_parsed(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         if not experiments:
             names = ", ".join(e.name for e in client.search_experiments())
             parser.error(f"--experiment={args.experiment!r}: no such experiment; existing: {names}")
-    reaped = reap(client, [e.experiment_id for e in experiments], args.stale_after_s)
+    experiment_ids = [e.experiment_id for e in experiments]
+    reaped = reap(client, experiment_ids, args.stale_after_s)
     for run in reaped:
         print(f"reaped {run.info.run_id} ({run.info.run_name}, {owner_text(run)}): now KILLED")
-    print(f"{len(reaped)} run(s) reaped")
+    jobs = reap_jobs(client, experiment_ids, args.stale_after_s)
+    for job in jobs:
+        print(f"reaped {job}")
+    print(
+        f"{len(reaped)} run(s) reaped" + (f", {len(jobs)} job record(s) corrected" if jobs else "")
+    )
     return 0
 
 

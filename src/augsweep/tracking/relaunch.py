@@ -8,13 +8,17 @@ A job looks up its run key (:func:`augsweep.config.run_key.run_key`) in the expe
 - a RUNNING run whose owner is alive: skip it, saying where it runs (never train the same
   key twice at once);
 - a KILLED or FAILED run, or a RUNNING one whose owner died: resume it, in the same run;
-- a run that diverged: skip it (it would diverge again), unless ``rerun=true``;
+- a run that diverged: do not train it again (it would diverge again), unless
+  ``rerun=true``; the job still counts as failed (:class:`DivergedBefore`), so that a
+  relaunch's exit code and parent run say what the sweep holds;
 - only runs on other data (another fingerprint): train a new run;
 - none: train a new run.
 
 MLflow leaves the run of a killed process RUNNING forever (mlflow issue 10510): an owner is
 dead when, on the same host and boot, its pid is gone, or, on another host, its heartbeat is
-older than ``tracking.stale_after_s``. :func:`reap` closes such runs as KILLED.
+older than ``tracking.stale_after_s``. :func:`reap` closes such runs as KILLED, and
+:func:`reap_jobs` marks the job records such a sweep's parent run holds as ``started`` as
+``killed``, saying why.
 
 MLflow has no compare-and-set: two processes that look a key up at the same moment would
 both find nothing and both train it. On one host a job holds the key's lock
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 import socket
 import time
@@ -37,10 +42,25 @@ from pathlib import Path
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from augsweep.errors import DIVERGED_PREFIX, DiskFull, no_space
+from augsweep.errors import DIVERGED_PREFIX, DiskFull, InputError, no_space
 from augsweep.outcomes import Outcome
 from augsweep.tracking.store import boot_id
 from augsweep.tracking.tags import Tag
+
+
+class DivergedBefore(InputError):
+    """The job's run diverged in an earlier launch and is not trained again: the job fails
+    with the run's error (a relaunch must not hide it), until ``rerun=true`` trains it.
+
+    Args:
+        reason: The plan's reason: the run's ``error`` tag, its id, what to do.
+        run_id: The diverged run, recorded with the job.
+    """
+
+    def __init__(self, reason: str, run_id: str):
+        super().__init__(reason)
+        self.tag = reason
+        self.run_id = run_id
 
 
 @dataclass(frozen=True)
@@ -49,8 +69,10 @@ class Plan:
 
     Attributes:
         action: The job's outcome if the plan is carried out: ``TRAINED`` (a new run),
-            ``SKIPPED`` (a finished or diverged run stands), ``RESUMED`` (reopen ``run``
-            and continue) or ``ELSEWHERE`` (``run`` is being trained by a live process).
+            ``SKIPPED`` (a finished run stands), ``RESUMED`` (reopen ``run`` and
+            continue), ``ELSEWHERE`` (``run`` is being trained by a live process) or
+            ``FAILED`` (``run`` diverged: not trained again, the job fails with
+            :class:`DivergedBefore`).
         run: The run concerned (None for a new run without history).
         reason: One line for the console, e.g. ``finished run 3f9a...``.
         previous_run_id: For a new run: the run of the same config on other data, if any.
@@ -115,7 +137,9 @@ def _plan_existing(client: MlflowClient, run: Run, stale_after_s: float) -> Plan
         return Plan(Outcome.SKIPPED, run, f"finished run {run_id}")
     error = run.data.tags.get(Tag.ERROR, "")
     if status == "FAILED" and error.startswith(DIVERGED_PREFIX):
-        return Plan(Outcome.SKIPPED, run, f"{error} in run {run_id}; rerun=true trains it again")
+        again = "not trained again (it would diverge again; rerun=true trains it again)"
+        reason = f"{error} in run {run_id}: {again}"
+        return Plan(Outcome.FAILED, run, reason)
     if status == "RUNNING":
         reap_run(client, run, "its owner died")
     return Plan(Outcome.RESUMED, run, f"{status.lower()} run {run_id}")
@@ -240,3 +264,65 @@ def reap(
     for run in dead:
         reap_run(client, run, "its process died")
     return dead
+
+
+@dataclass(frozen=True)
+class ReapedJob:
+    """A job record that a dead sweep left ``started``, now ``killed``.
+
+    Attributes:
+        parent: The sweep's parent run (as it was before the correction).
+        num: The job's number (0-based).
+        record: The corrected record.
+    """
+
+    parent: Run
+    num: int
+    record: dict
+
+    def __str__(self) -> str:
+        sweep = self.parent.data.tags.get(Tag.SWEEP_ID, self.parent.info.run_id)
+        return (f"job {self.num + 1} {self.record.get('name', '')} of sweep {sweep}: left "
+                f"started by a dead process ({owner_text(self.parent)}), now killed")  # fmt: skip
+
+
+def reap_jobs(
+    client: MlflowClient, experiment_ids: Sequence[str], stale_after_s: float = 900
+) -> list[ReapedJob]:
+    """Mark as ``killed`` the job records left ``started`` on sweep parent runs whose owner
+    died (a sweep SIGKILLed mid-job never records its job's end); a live sweep's are left.
+
+    Args:
+        client: Client of the tracking store.
+        experiment_ids: Where to look.
+        stale_after_s: Heartbeat age after which another host's run counts as dead.
+
+    Returns:
+        The records corrected.
+    """
+    parents = client.search_runs(
+        list(experiment_ids), filter_string=f"tags.`{Tag.ROLE}` = 'sweep'", max_results=5000
+    )
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    corrected = []
+    for parent in parents:
+        if parent.info.status == "RUNNING" and owner_alive(parent, stale_after_s):
+            continue
+        for num, record in _started_records(parent):
+            record = {**record, "outcome": Outcome.KILLED,
+                      "error": f"its process died mid-job (reaped {stamp})"}  # fmt: skip
+            client.set_tag(parent.info.run_id, f"{Tag.JOB_RECORD}{num}", json.dumps(record))
+            corrected.append(ReapedJob(parent, num, record))
+    return corrected
+
+
+def _started_records(parent: Run) -> list[tuple[int, dict]]:
+    """The job records of a sweep's parent run that say ``started``, by job number."""
+    found = []
+    for name, value in parent.data.tags.items():
+        num = name.removeprefix(Tag.JOB_RECORD)
+        if name.startswith(Tag.JOB_RECORD) and num.isdigit():
+            record = json.loads(value)
+            if record.get("outcome") == Outcome.STARTED:
+                found.append((int(num), record))
+    return sorted(found, key=lambda item: item[0])

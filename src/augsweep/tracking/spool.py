@@ -294,6 +294,37 @@ def end_active_run(outbox: Outbox, status: str, error: str | None) -> None:
             os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = retries
 
 
+def send_or_keep(client, record: dict, folder: Path | None = None) -> bool:
+    """Send one record outside a run's outbox (a sweep's job record on its parent run), or,
+    while its server is away, append it to its run's spool file at once (under the file's
+    lock, so that parallel jobs append in turn): the next launch or job start against that
+    server, or ``augsweep sync``, sends it (:func:`replay_pending`).
+
+    Args:
+        client: MLflow client of the record's tracking store.
+        record: A record as an :class:`Outbox` keeps it (``tags``, ``end``).
+        folder: The spool folder; default :func:`spool_dir`.
+
+    Returns:
+        Whether it was sent.
+
+    Raises:
+        Exception: MLflow's error, for a SQLite store or a server that answers.
+    """
+    try:
+        send_all(client, [record], check_steps=False)
+        return True
+    except Exception:
+        if not uris.is_http(client.tracking_uri) or probe.server_healthy(client.tracking_uri):
+            raise
+    outbox = Outbox(client, record["run_id"], 0.0, folder)
+    try:
+        outbox._keep(record)
+    finally:
+        outbox._close()
+    return False
+
+
 def send_all(client, records: Iterable[dict], check_steps: bool = True) -> None:
     """Send records in order: metrics, tags, a run's end.
 

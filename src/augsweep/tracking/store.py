@@ -9,9 +9,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from augsweep import interrupts
 from augsweep.errors import EXIT_CONFIG_ERROR, InputError, first_line
 from augsweep.paths import launch_dir
 from augsweep.tracking import spool
@@ -181,7 +180,8 @@ def tracked_run(
 ) -> Iterator[tuple[mlflow.ActiveRun, spool.Outbox]]:
     """Start a run (or reopen ``run_id``) and end it with the status it earned.
 
-    The run ends FINISHED if the block completes, KILLED on Ctrl-C or SIGTERM, and FAILED
+    The run ends FINISHED if the block completes, KILLED on Ctrl-C or SIGTERM (a second
+    one while it ends is ignored: :mod:`augsweep.interrupts`), and FAILED
     on any other exception, with the error's first line in tag ``error``. The exception is
     re-raised. The run is tagged with its owner (host, process) and a heartbeat, so that a
     relaunch can tell a live run from one whose process died.
@@ -218,17 +218,18 @@ def tracked_run(
     # An explicit run_id keeps a stray MLFLOW_RUN_ID in the environment from taking over.
     run = mlflow.start_run(run_id=run_id)
     outbox = spool.Outbox(client, run_id, reconnect_wait_s)
-    try:
-        with _sigterm_as_interrupt():
+    # The handlers cover the run's end too: a second Ctrl-C must not cut it short.
+    with interrupts.handled():
+        try:
             yield run, outbox
-    except KeyboardInterrupt:
-        _end_run(outbox, RunStatus.KILLED, "KeyboardInterrupt: run interrupted")
-        raise
-    except BaseException as error:
-        _end_run(outbox, RunStatus.FAILED, first_line(error))
-        raise
-    else:
-        _end_run(outbox, RunStatus.FINISHED)
+        except KeyboardInterrupt:
+            _end_run(outbox, RunStatus.KILLED, "KeyboardInterrupt: run interrupted")
+            raise
+        except BaseException as error:
+            _end_run(outbox, RunStatus.FAILED, first_line(error))
+            raise
+        else:
+            _end_run(outbox, RunStatus.FINISHED)
 
 
 @functools.cache
@@ -269,28 +270,3 @@ def _end_run(outbox: spool.Outbox, status: int, error: str | None = None) -> Non
     """End the active run with ``status``, tagging the error if there is one, through the
     run's outbox (kept in the spool while its server is away)."""
     spool.end_active_run(outbox, RunStatus.to_string(status), error)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def interrupt_on_sigterm():
-    """Make SIGTERM (a scheduler's stop) raise KeyboardInterrupt; return the old handler.
-
-    Only the main thread can set signal handlers; elsewhere nothing changes (None).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt."""
-    previous = interrupt_on_sigterm()
-    try:
-        yield
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

@@ -25,10 +25,12 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from augsweep import interrupts
 from augsweep.errors import EXIT_FAILED, InputError
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
 from augsweep.overrides import override_key
 from augsweep.tracking.tags import Tag
+from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports
 
 SWEEP_FILE = "sweep.json"
@@ -51,6 +53,8 @@ class SweepInfo:
         jobs: Every job's overrides, by job number (empty when the sweeper is not
             Hydra's basic one, whose jobs are known only as they come).
         sweep_key: The sweep's key (tag ``sweep_key`` of the parent run).
+        reconnect_wait_s: How long the sweep's end waits for a tracking server that went
+            away (``tracking.reconnect_wait_s``; the sweep's start reached it).
     """
 
     sweep_id: str
@@ -60,6 +64,7 @@ class SweepInfo:
     swept_keys: tuple[str, ...] = ()
     jobs: tuple[tuple[str, ...], ...] = ()
     sweep_key: str = ""
+    reconnect_wait_s: float = 0.0
 
     def swept_overrides(self, job_overrides: list[str]) -> list[str]:
         """The job's overrides of the swept keys (all of them if none is swept)."""
@@ -144,11 +149,16 @@ def new_sweep_id() -> str:
 def record_job(info: SweepInfo, num: int, record: dict) -> None:
     """Record what became of job ``num`` on the sweep's parent run (tag
     ``augsweep.job.<num>``, JSON): ``overrides``, ``outcome`` (an
-    :class:`~augsweep.outcomes.Outcome`), ``run_id``, ``error``, ``seconds``, ``detail``."""
-    from augsweep.tracking import store
+    :class:`~augsweep.outcomes.Outcome`), ``run_id``, ``error``, ``seconds``, ``detail``.
+
+    While a tracking server is away the record is kept in the parent run's spool file,
+    sent by the next job's start or the sweep's end once it is back
+    (:func:`augsweep.tracking.spool.send_or_keep`)."""
+    from augsweep.tracking import spool, store
 
     client = store.connect(info.tracking_uri)
-    client.set_tag(info.parent_run_id, f"{Tag.JOB_RECORD}{num}", json.dumps(record)[:8000])
+    tags = {f"{Tag.JOB_RECORD}{num}": json.dumps(record)[:8000]}
+    spool.send_or_keep(client, {"kind": "tags", "run_id": info.parent_run_id, "tags": tags})
 
 
 class SweepTracker(Callback):
@@ -175,6 +185,8 @@ class SweepTracker(Callback):
         for run in reaped:
             print(f"reaped run {run.info.run_id} ({run.info.run_name}): left RUNNING by "
                   f"a dead process ({relaunch.owner_text(run)}), now KILLED")  # fmt: skip
+        for job in relaunch.reap_jobs(client, [experiment_id], config.tracking.stale_after_s):
+            print(f"reaped {job}")
         self.sweep_dir = Path(config.hydra.sweep.dir).absolute()
         key = sweep_key(
             config, config.hydra.overrides.task, config.hydra.sweeper.get("params") or {}
@@ -186,14 +198,12 @@ class SweepTracker(Callback):
             **store.owner_tags(),
         }
         parent = _reopen_parent(client, experiment_id, key, tags)
+        reopened = parent is not None
         if parent is None:
             sweep_id = new_sweep_id()
             tags.update({Tag.SWEEP_ID: sweep_id, Tag.ROLE: "sweep", Tag.SWEEP_KEY: key,
                          **store.source_tags()})  # fmt: skip
             parent = client.create_run(experiment_id, run_name=f"sweep {sweep_id}", tags=tags)
-        else:
-            print(f"relaunch of sweep {parent.data.tags[Tag.SWEEP_ID]}: finished runs are "
-                  "skipped, killed ones resumed")  # fmt: skip
         self.info = SweepInfo(
             parent.data.tags.get(Tag.SWEEP_ID) or tags[Tag.SWEEP_ID],
             parent.info.run_id,
@@ -202,12 +212,16 @@ class SweepTracker(Callback):
             swept_keys(config),
             expected_jobs(config),
             key,
+            config.tracking.reconnect_wait_s,
         )
+        if reopened:  # its job records say what its last launch left to do
+            print(relaunch_text(self.info, parent.data.tags))
         self.info.write(self.sweep_dir)
         # Report and close the parent run on any exit: a failed job (Hydra then skips
-        # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler.
+        # on_multirun_end), Ctrl-C, or SIGTERM from a scheduler; the first signal stops the
+        # sweep, later ones never cut its end short.
         atexit.register(self.finish)
-        store.interrupt_on_sigterm()
+        interrupts.install()
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.finish() != "FINISHED":
@@ -223,7 +237,29 @@ class SweepTracker(Callback):
             return None
         info, self.info = self.info, None
         atexit.unregister(self.finish)
+        interrupts.begin_shutdown()  # a Ctrl-C now would leave the parent RUNNING
         return finish_sweep(info, self.sweep_dir)
+
+
+def relaunch_text(info: SweepInfo, last_tags: dict[str, str]) -> str:
+    """What a relaunch does, from what its sweep's last launch recorded: the jobs it
+    resumes (killed), starts (not started) and tries again (failed), one a line.
+
+    Args:
+        info: The sweep.
+        last_tags: The parent run's tags as the last launch left them (job records).
+    """
+    from augsweep.tracking import report
+
+    names = [info.job_name(num) for num in range(len(info.jobs))]
+    lines = [f"relaunch of sweep {info.sweep_id}: finished runs are skipped, killed ones resumed"]
+    verbs = {Outcome.KILLED: "resumes", Outcome.NOT_STARTED: "starts", Outcome.FAILED: "retries"}
+    for job in report.job_table(last_tags, names):
+        if job["outcome"] in verbs:
+            why = f": {job['error']}" if job["error"] else ""
+            lines.append(f"  {verbs[job['outcome']]} job {job['job'] + 1} {job['name']} "
+                         f"({job['outcome']} in its last launch{why})")  # fmt: skip
+    return "\n".join(lines)
 
 
 def _reopen_parent(client, experiment_id: str, key: str, tags: dict):
@@ -258,6 +294,8 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     from augsweep.tracking import relaunch, report, store
 
     client = store.connect(info.tracking_uri)
+    if not _store_back(info):
+        return _keep_end(client, info)
     for run in report.sweep_runs(client, info.sweep_id, [info.experiment_id]):
         if run.info.status == "RUNNING" and not relaunch.owner_alive(run, float("inf")):
             relaunch.reap_run(client, run, "its job ended without closing it")
@@ -298,6 +336,52 @@ def describe_runs(info: SweepInfo, jobs: list[dict]) -> str:
         reused = " (reused: trained before)" if job["outcome"] == Outcome.SKIPPED else ""
         lines.append(f"- job {job['job'] + 1} `{job['name']}`: {job['outcome']}{reused}{where}")
     return "\n".join(lines)
+
+
+def _store_back(info: SweepInfo) -> bool:
+    """Whether the sweep's tracking server answers, waited for at most
+    ``info.reconnect_wait_s`` (it answered at the sweep's start); if it does, what was kept
+    while it was away (job records, runs' ends) is sent first. True for a SQLite store."""
+    from augsweep.tracking import probe, sync
+
+    uri = info.tracking_uri
+    if not is_http(uri):
+        return True
+    if not probe.server_healthy(uri):
+        wait = f"at most {info.reconnect_wait_s:.0f} s (tracking.reconnect_wait_s)"
+        print(f"the tracking server {uri} does not answer: the sweep's end waits for it, {wait}")
+        signals = interrupts.received()  # a Ctrl-C now ends the wait: the end is kept
+
+        def interrupted() -> bool:
+            return interrupts.received() > signals
+
+        if not probe.wait_for_server(uri, info.reconnect_wait_s, give_up=interrupted):
+            return False
+    sync.replay_for_launch(uri)
+    return True
+
+
+def _keep_end(client, info: SweepInfo) -> str:
+    """The sweep's end while its server stays away: the parent run's end (FAILED: its jobs
+    and report cannot be read) kept in its spool, so that ``augsweep sync`` or the next
+    launch closes it; no report.
+
+    Returns:
+        The parent's status: FAILED.
+    """
+    from augsweep.tracking import spool
+
+    rebuild = f"`augsweep report --sweep-id {info.sweep_id}` builds it once it is back"
+    error = (
+        f"the tracking server {info.tracking_uri} was away at the sweep's end: no report; {rebuild}"
+    )
+    end = {"kind": "end", "run_id": info.parent_run_id, "status": "FAILED", "error": error,
+           "end_time": int(time.time() * 1000)}  # fmt: skip
+    spool.send_or_keep(client, end)
+    kept = f"the sweep's records are kept in {spool.spool_dir()}"
+    sent = "`augsweep sync` (or the next launch against it) sends them"
+    print(f"augsweep: {error}; {kept} until {sent}", file=sys.stderr, flush=True)
+    return "FAILED"
 
 
 def sweep_status(jobs: list[dict]) -> str:

@@ -14,24 +14,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from augsweep.tracking import probe
 from augsweep.tracking import uri as uris
 
 
-def prepare_store(uri: str) -> None:
-    """Before a launch: check the store (:func:`augsweep.tracking.probe.check_store`: one
-    message and nothing created if it cannot be used), then send what earlier runs on
-    that server kept in their spools.
+def prepare_store(
+    uri: str, wait_s: float = 0.0, on_wait: Callable[[str], None] | None = None
+) -> None:
+    """Before a launch (or a sweep's job): check the store
+    (:func:`augsweep.tracking.probe.check_store`: one message and nothing created if it
+    cannot be used), then send what earlier runs on that server kept in their spools.
 
     Args:
         uri: ``tracking.uri``, as configured.
+        wait_s: How long to wait for a server that does not answer (a sweep's job: the
+            sweep's start reached it); 0: fail at once.
+        on_wait: Told, in one line, that the wait begins.
 
     Raises:
         augsweep.tracking.probe.StoreUnavailable: The store cannot be used.
     """
-    probe.check_store(uri)
+    probe.check_store(uri, wait_s=wait_s, on_wait=on_wait)
     if uris.is_http(uri):
         replay_for_launch(uri)
 
