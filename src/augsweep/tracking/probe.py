@@ -83,27 +83,33 @@ def check_store(
         UnsupportedStore: Another kind of URI (a ``file:`` store: MLflow 3 refuses it).
     """
     bound_http_retries()
-    if uris.is_http(uri) and not server_healthy(uri):
-        if wait_s > 0:
-            if on_wait is not None:
-                on_wait(f"the tracking server {uri} does not answer: waiting for it, at most "
-                        f"{wait_s:.0f} s (tracking.reconnect_wait_s)")  # fmt: skip
-            if not wait_for_server(uri, wait_s):
-                raise StoreUnavailable(
-                    f"the MLflow tracking server at tracking.uri={uri} answered at the "
-                    f"sweep's start, then not for {wait_s:.0f} s (tracking.reconnect_wait_s): "
-                    f"{START_HINT}; a relaunch resumes the jobs it could not run"
-                )
-        else:
-            raise StoreUnavailable(
-                f"no MLflow tracking server answers at tracking.uri={uri} ({health_url(uri)}: "
-                f"no OK within {PROBE_TIMEOUT_S:.0f} s): {START_HINT}, or point "
-                "tracking.uri at a running one (tracking=local for the local SQLite store)"
-            )
+    if uris.is_http(uri):
+        if not server_healthy(uri):
+            _wait_or_fail(uri, wait_s, on_wait)
     elif uris.is_sqlite(uri):
         _check_sqlite(uri, base_dir)
     elif not uri.startswith("databricks"):
         raise UnsupportedStore(f"tracking.uri={uri}: not supported; use {SUPPORTED}")
+
+
+def _wait_or_fail(uri: str, wait_s: float, on_wait: Callable[[str], None] | None) -> None:
+    """A server that does not answer: waited for ``wait_s`` seconds (a sweep's job, whose
+    sweep reached it), else refused at once."""
+    if wait_s <= 0:
+        raise StoreUnavailable(
+            f"no MLflow tracking server answers at tracking.uri={uri} ({health_url(uri)}: "
+            f"no OK within {PROBE_TIMEOUT_S:.0f} s): {START_HINT}, or point "
+            "tracking.uri at a running one (tracking=local for the local SQLite store)"
+        )
+    if on_wait is not None:
+        on_wait(f"the tracking server {uri} does not answer: waiting for it, at most "
+                f"{wait_s:.0f} s (tracking.reconnect_wait_s)")  # fmt: skip
+    if not wait_for_server(uri, wait_s):
+        raise StoreUnavailable(
+            f"the MLflow tracking server at tracking.uri={uri} answered at the "
+            f"sweep's start, then not for {wait_s:.0f} s (tracking.reconnect_wait_s): "
+            f"{START_HINT}; a relaunch resumes the jobs it could not run"
+        )
 
 
 def health_url(uri: str) -> str:
