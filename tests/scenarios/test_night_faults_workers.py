@@ -71,10 +71,8 @@ def test_a_killed_worker_costs_only_its_job_and_a_relaunch_resumes_it(tmp_path):
     output = (tmp_path / "sweep.log").read_text()
     assert killed != other, output[-3000:]
     parent, runs = runs_by_name(db)
-    statuses = {name: run.info.status for name, run in runs.items()}
-    assert statuses == {"seed=0": "KILLED", "seed=1": "FINISHED", "seed=2": "FINISHED"}, (
-        output[-3000:]
-    )
+    expected = {"seed=0": "KILLED", "seed=1": "FINISHED", "seed=2": "FINISHED"}
+    assert {name: run.info.status for name, run in runs.items()} == expected, output[-3000:]
     assert parent.info.status == "KILLED"
     assert f"job 1/3 seed=0: killed: {OOM}" in output
     assert "3 jobs: trained 2, killed 1" in output
@@ -122,7 +120,7 @@ def test_workers_of_a_sweep_killed_with_sigkill_end_their_runs_and_exit(tmp_path
     # Before, the workers trained on (about 1.1 GB each) and their runs stayed RUNNING.
     args, db = sweep_args(tmp_path, "trainer.epochs=300", "seed=0,1")
     process = start(args, tmp_path / "sweep.log")
-    workers = []
+    started = []
     try:
         workers = pids_once_training(process, db, ["seed=0", "seed=1"])
         started = children(process.pid)
@@ -136,7 +134,7 @@ def test_workers_of_a_sweep_killed_with_sigkill_end_their_runs_and_exit(tmp_path
         assert not left, f"processes left after 30 s: {left}"
     finally:
         process.kill()
-        for pid in workers:  # an orphan left by a failed test would train on
+        for pid in started:  # an orphan left by a failed test would train on
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     _, runs = runs_by_name(db)

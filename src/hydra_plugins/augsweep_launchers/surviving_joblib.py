@@ -25,6 +25,7 @@ thread limits joblib's loky backend gives its workers (``OMP_NUM_THREADS`` ...).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -34,10 +35,10 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
-from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from hydra_plugins.hydra_joblib_launcher import joblib_launcher as plugin
 
@@ -105,10 +106,8 @@ class _Slot:
         """SIGTERM to the worker: its job ends its run KILLED."""
         # loky has no public way to signal a worker: its executor's pid -> process table.
         for pid in list(getattr(self.executor, "_processes", None) or {}):
-            try:
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:  # ended meanwhile
-                pass
 
     def kill(self) -> None:
         self.close(kill=True)
@@ -152,13 +151,17 @@ class JoblibLauncher(plugin.JoblibLauncher):
         env = backend._prepare_worker_env(n_jobs=n_jobs)
         slots = [_Slot(env) for _ in range(n_jobs)]
         try:
-            return self._run(slots, job_overrides, initial_job_idx)
-        except BaseException:
-            _stop(slots)
+            results = self._run(slots, job_overrides, initial_job_idx)
+        except BaseException:  # an interrupt, or a job's (joblib too stops at the first)
+            try:
+                _stop(slots)
+            finally:
+                for slot in slots:
+                    slot.kill()
             raise
-        finally:
-            for slot in slots:
-                slot.close()
+        for slot in slots:
+            slot.close()
+        return results
 
     def _run(self, slots: list[_Slot], job_overrides, initial_job_idx: int) -> list[JobReturn]:
         """Give each free slot the next job until every job has ended."""
