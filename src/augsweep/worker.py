@@ -84,8 +84,9 @@ def end_with_parent(parent_pid: int) -> None:
     Linux's ``PR_SET_PDEATHSIG`` would fire when the parent's *thread* that started the
     worker ends, which a pool's manager thread may do). Once the parent is gone it sends
     the process SIGTERM: the running job's run ends KILLED as on any SIGTERM
-    (:func:`augsweep.tracking.store.tracked_run`), an idle worker just ends; whatever is
-    still alive ``PARENT_GONE_GRACE_S`` later exits.
+    (:func:`augsweep.tracking.store.tracked_run`), an idle worker just ends; the launcher
+    ends the worker once its job has ended; one still alive ``PARENT_GONE_GRACE_S`` later
+    exits.
 
     Args:
         parent_pid: The process whose death ends this one (the launcher's, passed down:

@@ -65,6 +65,7 @@ def test_a_killed_worker_costs_only_its_job_and_a_relaunch_resumes_it(tmp_path):
     try:
         killed, other = pids_once_training(process, db, ["seed=0", "seed=1"])
         os.kill(killed, signal.SIGKILL)
+        killed_at = time.time()
         assert process.wait(timeout=180) == 1
     finally:
         process.kill()
@@ -73,6 +74,7 @@ def test_a_killed_worker_costs_only_its_job_and_a_relaunch_resumes_it(tmp_path):
     parent, runs = runs_by_name(db)
     expected = {"seed=0": "KILLED", "seed=1": "FINISHED", "seed=2": "FINISHED"}
     assert {name: run.info.status for name, run in runs.items()} == expected, output[-3000:]
+    assert runs["seed=1"].info.end_time / 1000 > killed_at  # it was in flight, and went on
     assert parent.info.status == "KILLED"
     assert f"job 1/3 seed=0: killed: {OOM}" in output
     assert "3 jobs: trained 2, killed 1" in output

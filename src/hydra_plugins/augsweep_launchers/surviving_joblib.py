@@ -167,7 +167,6 @@ class JoblibLauncher(plugin.JoblibLauncher):
         """Give each free slot the next job until every job has ended."""
         from concurrent.futures import FIRST_COMPLETED, wait
 
-        from hydra_plugins.hydra_joblib_launcher._core import execute_job
         from joblib.externals.loky.process_executor import BrokenProcessPool
 
         waiting = deque(enumerate(job_overrides, start=initial_job_idx))
@@ -178,8 +177,9 @@ class JoblibLauncher(plugin.JoblibLauncher):
             for slot in [s for s in slots if s not in {v[0] for v in running.values()}]:
                 if waiting:
                     idx, overrides = waiting.popleft()
-                    future = slot.submit(execute_job, idx, overrides, self.hydra_context,
-                                         self.config, self.task_function, state)  # fmt: skip
+                    future = slot.submit(_execute_job, os.getpid(), idx, overrides,
+                                         self.hydra_context, self.config, self.task_function,
+                                         state)  # fmt: skip
                     running[future] = (slot, idx, overrides)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -203,6 +203,19 @@ class JoblibLauncher(plugin.JoblibLauncher):
         result = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
         result.return_value = math.nan
         return result
+
+
+def _execute_job(parent_pid: int, *args):
+    """The plugin's ``execute_job(*args)``, in a worker; a worker whose sweep's process died
+    meanwhile (:func:`augsweep.worker.end_with_parent` ended the job) exits as soon as the
+    job has ended: nobody is left to take its result or give it another job."""
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
+
+    try:
+        return execute_job(*args)
+    finally:
+        if os.getppid() != parent_pid:
+            os._exit(1)
 
 
 def died(error: BaseException) -> str:
