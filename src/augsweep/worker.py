@@ -12,11 +12,17 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
+
+PARENT_POLL_S = 0.5  # how often a launcher's worker looks for its parent
+PARENT_GONE_GRACE_S = 20.0  # then how long its job has to end its run KILLED before it exits
 
 
 def start_clean() -> None:
@@ -66,3 +72,36 @@ def frozen_imports() -> Iterator[None]:
             gc.freeze()
         if enabled:
             gc.enable()
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """End this worker process soon after ``parent_pid``, the sweep's process, dies.
+
+    A launcher's worker (a loky process of the joblib launcher) outlives a sweep whose main
+    process was killed (``kill -9``): it trains on, holding its memory and GPU, and nobody
+    reads its result. Here a daemon thread looks every ``PARENT_POLL_S`` for its parent
+    (polling ``os.getppid()``: it changes when the parent dies, on every POSIX system;
+    Linux's ``PR_SET_PDEATHSIG`` would fire when the parent's *thread* that started the
+    worker ends, which a pool's manager thread may do). Once the parent is gone it sends
+    the process SIGTERM: the running job's run ends KILLED as on any SIGTERM
+    (:func:`augsweep.tracking.store.tracked_run`), an idle worker just ends; the launcher
+    ends the worker once its job has ended; one still alive ``PARENT_GONE_GRACE_S`` later
+    exits.
+
+    Args:
+        parent_pid: The process whose death ends this one (the launcher's, passed down:
+            by the time the thread starts it may already be gone).
+    """
+    threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="augsweep-end-with-parent", daemon=True
+    ).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    log.warning("the sweep's process (pid %d) is gone: ending this worker (pid %d)",
+                parent_pid, os.getpid())  # fmt: skip
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(PARENT_GONE_GRACE_S)
+    os._exit(1)

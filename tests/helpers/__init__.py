@@ -154,3 +154,23 @@ def stored_runs(db: Path) -> int:
             return con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     except sqlite3.OperationalError:  # no such table
         return 0
+
+
+def owner_pid(db: Path, run_name: str) -> int | None:
+    """The pid of the process that trains ``run_name`` (its owner tag) once the run has
+    logged an epoch; None before."""
+    from augsweep.tracking.tags import Tag
+
+    query = (
+        "SELECT t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ? "
+        "WHERE r.name = ? AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_uuid = r.run_uuid "
+        "AND m.key = 'val_accuracy')"
+    )
+    if not db.exists():
+        return None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            row = con.execute(query, (Tag.OWNER, run_name)).fetchone()
+    except sqlite3.OperationalError:  # no such table yet, or locked for a moment
+        return None
+    return int(row[0].rpartition(":")[2]) if row else None

@@ -5,14 +5,11 @@ the ``slurm`` preset is checked by the sbatch script submitit makes of it."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -20,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from augsweep.tracking.tags import Tag
-from tests.helpers import CONF_DIR, ROOT, SMALL, run_cli
+from tests.helpers import CONF_DIR, ROOT, SMALL, owner_pid, run_cli
 from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
 
 REPORT_FILES = {"comparison_accuracy.png", "comparison_loss.png", "summary.csv", "summary.md"}
@@ -141,23 +138,6 @@ def test_a_process_per_job_failing_job_lets_the_other_finish_and_exits_nonzero(t
     assert "jobs: trained 1, failed 1" in result.stdout
     assert "job 2 dataset.path=bad: failed: DatasetError" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-
-
-def owner_pid(db: Path, run_name: str) -> int | None:
-    """The pid of the process that trains ``run_name`` once it has logged an epoch."""
-    query = (
-        "SELECT t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ? "
-        "WHERE r.name = ? AND EXISTS (SELECT 1 FROM metrics m WHERE m.run_uuid = r.run_uuid "
-        "AND m.key = 'val_accuracy')"
-    )
-    if not db.exists():
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            row = con.execute(query, (Tag.OWNER, run_name)).fetchone()
-    except sqlite3.OperationalError:  # no such table yet, or locked for a moment
-        return None
-    return int(row[0].rpartition(":")[2]) if row else None
 
 
 @pytest.mark.slow

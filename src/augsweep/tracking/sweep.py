@@ -161,6 +161,41 @@ def record_job(info: SweepInfo, num: int, record: dict) -> None:
     spool.send_or_keep(client, {"kind": "tags", "run_id": info.parent_run_id, "tags": tags})
 
 
+def record_lost_job(info: SweepInfo, num: int, reason: str) -> str:
+    """Record job ``num`` as killed when its process died mid-job (a launcher saw it die:
+    ``kill -9``, the kernel's OOM killer), and close its run, left RUNNING, as KILLED.
+
+    The job's own record (``started``, with its name and overrides) is completed; a job
+    that had recorded its end is left as it is.
+
+    Args:
+        info: The sweep.
+        num: The job's number in the sweep (0-based).
+        reason: Why, for the job table: ``its process died: signal 9 (SIGKILL), ...``.
+
+    Returns:
+        The job's name, for the console.
+    """
+    from augsweep.tracking import relaunch, report, store
+
+    client = store.connect(info.tracking_uri)
+    tag = f"{Tag.JOB_RECORD}{num}"
+    record = json.loads(client.get_run(info.parent_run_id).data.tags.get(tag) or "{}")
+    if num < len(info.jobs):
+        record.setdefault("name", info.job_name(num))
+        record.setdefault("overrides", list(info.jobs[num]))
+    name = record.get("name", f"#{num}")
+    if record.get("outcome", Outcome.STARTED) != Outcome.STARTED:
+        return name
+    for run in report.sweep_runs(client, info.sweep_id, [info.experiment_id]):
+        if run.info.run_name == name:
+            record["run_id"] = run.info.run_id
+            if run.info.status == "RUNNING" and not relaunch.owner_alive(run, float("inf")):
+                relaunch.reap_run(client, run, reason)
+    record_job(info, num, {**record, "outcome": Outcome.KILLED, "error": reason})
+    return name
+
+
 class SweepTracker(Callback):
     """Hydra callback that groups a multirun's jobs under one MLflow parent run."""
 
