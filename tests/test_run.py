@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+import keras
 import mlflow
 import numpy as np
 import pytest
@@ -16,7 +17,9 @@ from augsweep.augment.policy import build_policy
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches, eval_batches
+from augsweep import run
 from augsweep.evaluation import ModelEvaluator
+from augsweep.instantiate import build
 from augsweep.run import compiled_model, learning_rate, logged_params, run_tags, summarize, train
 from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
@@ -230,3 +233,37 @@ def test_run_tags_name_what_the_run_compares_its_key_and_its_sweep():
     sweep = SweepInfo("20260101-000000-abcdef", "parent", "1", "sqlite:////x/mlflow.db")
     in_sweep = run_tags(cfg, sweep, "0123456789abcdef", 4)
     assert in_sweep == {**tags, "sweep_id": "20260101-000000-abcdef", "augsweep.job": "4"}
+
+
+def initial_body_weights(cfg) -> list[np.ndarray]:
+    """The body's weights as a run of ``cfg`` builds them: seeded by the run (its fresh
+    start, then its data, policy and compiled model), whatever the process drew before."""
+    keras.utils.set_random_seed(12345)  # another job of this process drew other numbers
+    run._start_afresh(cfg)
+    splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
+    model, _ = compiled_model(cfg.model, cfg.trainer, splits, build_policy(cfg.augment, cfg.seed))
+    return model.get_layer("small_cnn").get_weights()
+
+
+def test_every_policy_of_a_run_starts_from_the_same_weights(small_cfg):
+    first = initial_body_weights(small_cfg("augment=none"))
+    for policy in ("flip_rot_zoom", "cutmix"):
+        for a, b in zip(first, initial_body_weights(small_cfg(f"augment={policy}")), strict=True):
+            np.testing.assert_array_equal(a, b)
+    other_seed = initial_body_weights(small_cfg("augment=none", "seed=1"))
+    assert not np.array_equal(first[0], other_seed[0])
+
+
+@pytest.mark.slow
+def test_a_rerun_of_a_config_learns_the_same_curves(small_cfg, tracking_uri):
+    cfg = small_cfg("augment=flip", "rerun=true")
+    keras.utils.set_random_seed(1)
+    first = train(cfg).run_id
+    keras.utils.set_random_seed(2)  # the process drew other numbers in between
+    second = train(cfg).run_id
+    assert first != second
+    client = MlflowClient(tracking_uri)
+    for key in ("loss", "val_loss", "clean_loss"):
+        curves = [[m.value for m in client.get_metric_history(r, key)] for r in (first, second)]
+        assert len(curves[0]) == 2
+        np.testing.assert_allclose(curves[0], curves[1], rtol=1e-5, err_msg=key)
