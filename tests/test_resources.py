@@ -73,11 +73,18 @@ def test_bad_pools_are_named_with_what_is_allowed(override, expected):
 
 
 @pytest.mark.parametrize(
-    "override",
-    ["resources.gpus=null", "resources.gpus=[]", "resources.gpus=[0,1]", "resources.gpus=[GPU-aa]"],
+    "override,pool",
+    [
+        ("resources.gpus=null", []),
+        ("resources.gpus=[]", []),
+        ("resources.gpus=[0,1]", ["0", "1"]),
+        ("resources.gpus=[GPU-aa]", ["GPU-aa"]),
+    ],
 )
-def test_good_pools_pass(override):
-    validate(compose_config(override))
+def test_good_pools_pass(override, pool):
+    cfg = compose_config(override)
+    validate(cfg)
+    assert resources.pool_gpus(cfg.resources.gpus) == pool
 
 
 def test_a_slot_sets_and_restores_cuda_visible_devices(tmp_path, monkeypatch):
