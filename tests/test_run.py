@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from augsweep import run
 from augsweep.augment.policy import build_policy
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches, eval_batches
-from augsweep import run
 from augsweep.evaluation import ModelEvaluator
 from augsweep.instantiate import build
 from augsweep.run import compiled_model, learning_rate, logged_params, run_tags, summarize, train
