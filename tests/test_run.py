@@ -267,3 +267,21 @@ def test_a_rerun_of_a_config_learns_the_same_curves(small_cfg, tracking_uri):
         curves = [[m.value for m in client.get_metric_history(r, key)] for r in (first, second)]
         assert len(curves[0]) == 2
         np.testing.assert_allclose(curves[0], curves[1], rtol=1e-5, err_msg=key)
+
+
+def test_memory_growth_is_asked_for_every_gpu_and_left_as_it_was_once_set_up(monkeypatch):
+    # No GPU here: TensorFlow's device list and setting stand in for a 2-GPU machine's.
+    import tensorflow as tf
+
+    asked = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0", "gpu1"])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth",
+                        lambda gpu, on: asked.append((gpu, on)))  # fmt: skip
+    run.gpu_memory_growth()
+    assert asked == [("gpu0", True), ("gpu1", True)]
+
+    def initialized(gpu, on):
+        raise RuntimeError("Physical devices cannot be modified after being initialized")
+
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", initialized)
+    run.gpu_memory_growth()  # an earlier job of this process set them up: no error
