@@ -133,6 +133,20 @@ def test_a_process_bound_to_a_gpu_waits_for_it_while_other_gpus_are_free(tmp_pat
         resources.release(slot)
 
 
+def test_a_full_pool_names_every_gpu_while_waiting(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    folder = tmp_path / "new" / "slots"  # made on the first claim, parents included
+    held = [resources.claim(["0", "1"], 1, folder) for _ in range(2)]
+    with pytest.raises(Waited) as waited:
+        resources.claim(["0", "1"], 1, folder, on_wait=stop_waiting)
+    assert (
+        str(waited.value) == "waiting for a GPU slot: 2 of GPUs 0, 1 (1 job(s) per GPU) are taken"
+    )
+    for slot in held:
+        resources.release(slot)
+        resources.release(slot)  # twice: nothing more happens
+
+
 def test_tensorflow_imported_before_any_claim_is_warned_and_takes_any_gpu(
     tmp_path, monkeypatch, caplog
 ):
@@ -143,7 +157,9 @@ def test_tensorflow_imported_before_any_claim_is_warned_and_takes_any_gpu(
     with caplog.at_level("WARNING", logger="augsweep.resources"):
         slot = resources.claim(["0", "1"], 1, tmp_path)
     assert (other.gpu, slot.gpu) == ("0", "1")
-    assert "TensorFlow was imported before a GPU slot was claimed" in caplog.text
+    assert caplog.messages[-1] == (
+        "TensorFlow was imported before a GPU slot was claimed: this job may use every GPU it sees"
+    )
     assert resources._bound_gpu is None  # TensorFlow saw every GPU: nothing to keep
     resources.release(slot)
     resources.release(other)
