@@ -100,6 +100,8 @@ def test_sweep_key_ignores_the_order_of_overrides_but_not_their_values():
     assert one == sweep_key(base, ["seed=0,1", "augment=none,flip"], {})
     assert one != sweep_key(base, ["augment=none,flip", "seed=0,1,2"], {})
     assert one != sweep_key(base, ["augment=none,flip"], {"seed": "0,1"})
+    preset = sweep_key(base, [], {"seed": "0,1"})  # a preset's hydra.sweeper.params
+    assert preset != sweep_key(base, [], {"seed": "0,1,2"})
     assert one == sweep_key(compose_config("tracking.experiment=x"), ["seed=0,1",
                             "augment=none,flip"], {})  # fmt: skip
 
