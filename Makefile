@@ -10,7 +10,7 @@ SERVER_BACKEND ?= sqlite:///$(SERVER_STORE)/mlflow.db
 SERVER_WORKERS ?= 2
 SERVER_ARGS ?=
 
-.PHONY: sweep run test test-fast lint format ui server bench clean
+.PHONY: sweep run test test-fast mutation lint format ui server bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "augsweep needs Python >= 3.10, found " + sys.version'
@@ -37,6 +37,13 @@ test: $(STAMP)
 ## The quick tests only.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
+
+## Mutation testing of the pure core (mutmut; [tool.mutmut] in pyproject.toml): each mutant
+## of run_key, checks, stats, relaunch and resources against the unit tests that call the
+## mutated function; then the score per module. Slow: not part of `make test` (docs/mutation.md).
+mutation: $(STAMP)
+	$(PY) -m mutmut run --max-children $(or $(MUTATION_JOBS),2)
+	$(PY) scripts/mutation_score.py mutants
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -69,4 +76,4 @@ bench: $(STAMP)
 	$(PY) scripts/bench.py
 
 clean:
-	rm -rf outputs multirun reports .pytest_cache .ruff_cache
+	rm -rf outputs multirun reports mutants .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from mlflow.tracking import MlflowClient
 
+from augsweep import compute
 from augsweep.augment.policy import build_policy
 from augsweep.compute import compile_classifier, plan_jit, precision
 from augsweep.data.pipeline import batches
@@ -85,10 +86,27 @@ def test_xla_compiles_all_but_an_in_model_rotation_and_trains_as_without_it():
     np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-4)
 
 
-def test_auto_is_off_on_a_cpu_and_an_empty_block_compiles_whole():
+def test_auto_is_off_on_a_cpu_and_an_empty_block_compiles_whole(monkeypatch):
+    monkeypatch.setattr(compute, "has_accelerator", lambda: False)  # whatever this machine has
     empty = build_policy(compose_config("augment=none").augment, 0).model_block()
     assert plan_jit("auto", empty).tag == "off: auto: no GPU, XLA rarely pays on a CPU"
     assert not plan_jit(True, empty).split and plan_jit(True, empty).enabled
+
+
+def test_auto_on_a_gpu_compiles_with_the_augmentation_block_outside(monkeypatch):
+    monkeypatch.setattr(compute, "has_accelerator", lambda: True)
+    empty = build_policy(compose_config("augment=none").augment, 0).model_block()
+    assert plan_jit("auto", empty).tag == "on: auto: GPU, whole step compiled"
+    block = build_policy(compose_config("augment=flip").augment, 0).model_block()
+    plan = plan_jit("auto", block)
+    assert plan.enabled and plan.split
+    assert plan.tag == "on: auto: GPU, augmentation block outside the compiled step"
+    rotation = build_policy(compose_config("augment=rotation").augment, 0).model_block()
+    assert plan_jit("auto", rotation).tag == (
+        "on: auto: GPU, augmentation block outside the compiled step "
+        "(no XLA kernel for RandomRotation)"
+    )
+    assert plan_jit(False, block).tag == "off: trainer.jit_compile=false"
 
 
 @pytest.mark.slow

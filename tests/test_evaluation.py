@@ -97,6 +97,24 @@ def test_the_next_run_reads_the_features_from_disk_unless_its_data_differs(tmp_p
 
 
 @pytest.mark.slow
+def test_a_backbone_with_other_weights_never_reads_another_backbones_features(tmp_path):
+    data = split_batches()
+    first = make_evaluator(classifier(), data, data_key="photos", directory=tmp_path)
+    first.evaluate("val")
+    (entry,) = tmp_path.glob("val-*.npz")
+
+    # The next run: the same data and architecture, other backbone weights (other ImageNet
+    # weights, a fine-tuned backbone reused frozen).
+    other = make_evaluator(classifier(), data, data_key="photos", directory=tmp_path)
+    weight = other.cache.backbone.weights[0]
+    weight.assign(weight.numpy() + 0.5)
+    other.evaluate("val")
+    assert (other.cache.backbone_passes, other.cache.disk_reads) == (1, 0)
+    assert other.summary() == "on: 1 splits through the backbone, 0 read from disk"
+    assert len(list(tmp_path.glob("val-*.npz"))) == 2 and entry.exists()
+
+
+@pytest.mark.slow
 def test_a_run_logs_the_same_metrics_with_the_cache_as_without(tmp_path, private_cache_dir):
     logged, tags = {}, {}
     for mode in ("auto", "off"):

@@ -150,7 +150,12 @@ def test_classifier_with_mobilenet_v2_from_the_config():
     model = build_classifier(
         cfg.model, augmentation_block([]), input_shape=(32, 32, 3), num_classes=4
     )
-    assert model.get_layer("mobilenet_v2").name == "mobilenet_v2"
+    body = model.get_layer("mobilenet_v2")
+    (backbone,) = [layer for layer in body.layers if isinstance(layer, keras.Model)]
+    # MobileNetV2 without its top, all frozen, under a new classifier that trains
+    assert len(backbone.layers) == MOBILENET_V2_LAYERS and not backbone.trainable_weights
+    assert [type(layer).__name__ for layer in body.layers][-3:] == ["Dense", "Dropout", "Dense"]
+    assert len(model.trainable_weights) == 4  # the two Dense layers' kernels and biases
     assert model.predict(images(4, shape=(32, 32, 3)), verbose=0).shape == (4, 4)
 
 

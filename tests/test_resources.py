@@ -73,11 +73,18 @@ def test_bad_pools_are_named_with_what_is_allowed(override, expected):
 
 
 @pytest.mark.parametrize(
-    "override",
-    ["resources.gpus=null", "resources.gpus=[]", "resources.gpus=[0,1]", "resources.gpus=[GPU-aa]"],
+    "override,pool",
+    [
+        ("resources.gpus=null", []),
+        ("resources.gpus=[]", []),
+        ("resources.gpus=[0,1]", ["0", "1"]),
+        ("resources.gpus=[GPU-aa]", ["GPU-aa"]),
+    ],
 )
-def test_good_pools_pass(override):
-    validate(compose_config(override))
+def test_good_pools_pass(override, pool):
+    cfg = compose_config(override)
+    validate(cfg)
+    assert resources.pool_gpus(cfg.resources.gpus) == pool
 
 
 def test_a_slot_sets_and_restores_cuda_visible_devices(tmp_path, monkeypatch):
@@ -95,14 +102,66 @@ def test_a_slot_sets_and_restores_cuda_visible_devices(tmp_path, monkeypatch):
 
 def test_once_tensorflow_runs_a_process_keeps_its_gpu(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    monkeypatch.setattr(resources, "_bound_gpu", None)  # a fresh process
     other = resources.claim(["0", "1"], 1, tmp_path)  # another job holds GPU 0
     first = resources.claim(["0", "1"], 2, tmp_path)
     assert (first.gpu, first.index) == ("1", 0)
     resources.release(first)
+    resources.release(other)  # GPU 0 is free again: only the binding keeps the job off it
     monkeypatch.setitem(sys.modules, "tensorflow", object())  # the job imported TensorFlow
     again = resources.claim(["0", "1"], 2, tmp_path)
-    assert (again.gpu, again.index) == ("1", 0)  # not GPU 0's free slot 1
+    assert (again.gpu, again.index) == ("1", 0)  # not GPU 0's free slot 0
     resources.release(again)
+
+
+class Waited(Exception):
+    """Raised by ``on_wait`` to stop a claim that would wait."""
+
+
+def stop_waiting(message: str) -> None:
+    raise Waited(message)
+
+
+def test_a_process_bound_to_a_gpu_waits_for_it_while_other_gpus_are_free(tmp_path, monkeypatch):
+    monkeypatch.setattr(resources, "_bound_gpu", "1")  # TensorFlow runs on GPU 1
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    held = [resources._try_lock(tmp_path, "1", k) for k in range(2)]  # both of GPU 1's slots
+    with pytest.raises(Waited) as waited:
+        resources.claim(["0", "1"], 2, tmp_path, on_wait=stop_waiting)
+    assert str(waited.value) == "waiting for a GPU slot: 2 of GPUs 1 (2 job(s) per GPU) are taken"
+    for slot in held:
+        resources.release(slot)
+
+
+def test_a_full_pool_names_every_gpu_while_waiting(tmp_path, monkeypatch):
+    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+    folder = tmp_path / "new" / "slots"  # made on the first claim, parents included
+    held = [resources.claim(["0", "1"], 1, folder) for _ in range(2)]
+    with pytest.raises(Waited) as waited:
+        resources.claim(["0", "1"], 1, folder, on_wait=stop_waiting)
+    assert (
+        str(waited.value) == "waiting for a GPU slot: 2 of GPUs 0, 1 (1 job(s) per GPU) are taken"
+    )
+    for slot in held:
+        resources.release(slot)
+        resources.release(slot)  # twice: nothing more happens
+
+
+def test_tensorflow_imported_before_any_claim_is_warned_and_takes_any_gpu(
+    tmp_path, monkeypatch, caplog
+):
+    monkeypatch.setattr(resources, "_bound_gpu", None)
+    monkeypatch.setitem(sys.modules, "tensorflow", object())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    other = resources.claim(["0", "1"], 1, tmp_path)
+    with caplog.at_level("WARNING", logger="augsweep.resources"):
+        slot = resources.claim(["0", "1"], 1, tmp_path)
+    assert (other.gpu, slot.gpu) == ("0", "1")
+    assert caplog.messages[-1] == (
+        "TensorFlow was imported before a GPU slot was claimed: this job may use every GPU it sees"
+    )
+    assert resources._bound_gpu is None  # TensorFlow saw every GPU: nothing to keep
+    resources.release(slot)
     resources.release(other)
 
 

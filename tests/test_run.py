@@ -7,17 +7,20 @@ import io
 import json
 from pathlib import Path
 
+import keras
 import mlflow
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
+from augsweep import run
 from augsweep.augment.policy import LayerSpecError, build_policy
 from augsweep.callbacks import TrainingDiverged
 from augsweep.config.checks import ConfigError
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches, eval_batches
 from augsweep.evaluation import ModelEvaluator
+from augsweep.instantiate import build
 from augsweep.run import compiled_model, learning_rate, logged_params, run_tags, summarize, train
 from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
@@ -254,3 +257,55 @@ def test_a_diverged_run_leaves_no_checkpoint(small_cfg, tracking_uri):
     assert run.info.status == "FAILED" and run.data.tags["error"].startswith("diverged:")
     checkpoints = Path(tracking_uri.removeprefix("sqlite:///")).parent / "checkpoints"
     assert not (checkpoints / run.data.tags["run_key"]).exists()
+
+
+def initial_body_weights(cfg) -> list[np.ndarray]:
+    """The body's weights as a run of ``cfg`` builds them: seeded by the run (its fresh
+    start, then its data, policy and compiled model), whatever the process drew before."""
+    keras.utils.set_random_seed(12345)  # another job of this process drew other numbers
+    run._start_afresh(cfg)
+    splits = build(cfg.dataset, seed=cfg.seed, clean_samples=cfg.trainer.clean_eval_samples)
+    model, _ = compiled_model(cfg.model, cfg.trainer, splits, build_policy(cfg.augment, cfg.seed))
+    return model.get_layer("small_cnn").get_weights()
+
+
+def test_every_policy_of_a_run_starts_from_the_same_weights(small_cfg):
+    first = initial_body_weights(small_cfg("augment=none"))
+    for policy in ("flip_rot_zoom", "cutmix"):
+        for a, b in zip(first, initial_body_weights(small_cfg(f"augment={policy}")), strict=True):
+            np.testing.assert_array_equal(a, b)
+    other_seed = initial_body_weights(small_cfg("augment=none", "seed=1"))
+    assert not np.array_equal(first[0], other_seed[0])
+
+
+@pytest.mark.slow
+def test_a_rerun_of_a_config_learns_the_same_curves(small_cfg, tracking_uri):
+    cfg = small_cfg("augment=flip", "rerun=true")
+    keras.utils.set_random_seed(1)
+    first = train(cfg).run_id
+    keras.utils.set_random_seed(2)  # the process drew other numbers in between
+    second = train(cfg).run_id
+    assert first != second
+    client = MlflowClient(tracking_uri)
+    for key in ("loss", "val_loss", "clean_loss"):
+        curves = [[m.value for m in client.get_metric_history(r, key)] for r in (first, second)]
+        assert len(curves[0]) == 2
+        np.testing.assert_allclose(curves[0], curves[1], rtol=1e-5, err_msg=key)
+
+
+def test_memory_growth_is_asked_for_every_gpu_and_left_as_it_was_once_set_up(monkeypatch):
+    # No GPU here: TensorFlow's device list and setting stand in for a 2-GPU machine's.
+    import tensorflow as tf
+
+    asked = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: ["gpu0", "gpu1"])
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth",
+                        lambda gpu, on: asked.append((gpu, on)))  # fmt: skip
+    run.gpu_memory_growth()
+    assert asked == [("gpu0", True), ("gpu1", True)]
+
+    def initialized(gpu, on):
+        raise RuntimeError("Physical devices cannot be modified after being initialized")
+
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth", initialized)
+    run.gpu_memory_growth()  # an earlier job of this process set them up: no error

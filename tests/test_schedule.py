@@ -150,12 +150,25 @@ def test_a_missing_program_exits_127(tmp_path):
     assert "exit 127 after 0:00:00 (cannot start 'no-such-program-here'" in log_text(tmp_path)
 
 
-def test_a_second_launch_exits_at_once_while_the_first_runs(tmp_path):
-    command = python_command("import time; print('ready', flush=True); time.sleep(3)")
-    first = launch(tmp_path, "--command", command)
-    wait_for(lambda: "\nready\n" in log_text(tmp_path))  # not the header's "ready"
+# Runs until the file named by its argument exists: the first launch holds the lock until
+# the test lets it go, however slow the machine.
+HOLD_UNTIL_RELEASED = (
+    "import pathlib, sys, time\n"
+    "print('ready', flush=True)\n"
+    "while not pathlib.Path(sys.argv[1]).exists():\n"
+    "    time.sleep(0.05)\n"
+)
 
-    assert_second_launch_skips(tmp_path, first, "--command", command)
+
+def test_a_second_launch_exits_at_once_while_the_first_runs(tmp_path):
+    release = tmp_path / "release"
+    command = python_command(HOLD_UNTIL_RELEASED, str(release))
+    first = launch(tmp_path, "--command", command)
+    try:
+        wait_for(lambda: "\nready\n" in log_text(tmp_path))  # not the header's "ready"
+        assert_second_launch_skips(tmp_path, first, "--command", command)
+    finally:
+        release.touch()
 
     assert finish(first)[0] == 0
     log = log_text(tmp_path)

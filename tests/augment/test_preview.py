@@ -65,3 +65,5 @@ def test_the_preview_of_a_run_is_a_png_of_its_first_training_images(tmp_path):
     assert path == tmp_path / "preview.png"
     with Image.open(path) as png:
         assert png.format == "PNG" and png.width > 1 + PREVIEW_DRAWS
+        # The photos are drawn (thousands of colours), not an empty frame with its titles.
+        assert len(png.convert("RGB").getcolors(maxcolors=1 << 20)) > 1000

@@ -154,8 +154,10 @@ def test_a_relative_dataset_path_is_checked_against_the_launch_dir(tmp_path, mon
 @pytest.mark.parametrize(
     "overrides,expected",
     [
-        (["augment=compose", "augment.use=[flip,rotaton]"], "unknown technique 'rotaton'"),
-        (["augment=compose", "augment.use=[flip,rotaton]"], "rotation, zoom, crop"),
+        (
+            ["augment=compose", "augment.use=[flip,rotaton]"],
+            "augment.use: unknown technique 'rotaton'; valid names: flip, rotation, zoom, crop",
+        ),
         (["augment.placement=gpu"], "augment.placement='gpu': must be one of model, dataset"),
         (["augment.backend=torch"], "augment.backend='torch': must be one of keras"),
         (["augment.flip_mode=diagonal"], "augment.flip_mode='diagonal'"),

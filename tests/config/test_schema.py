@@ -11,7 +11,7 @@ from omegaconf.errors import ConfigAttributeError
 
 from augsweep.config.catalogue import policy_specs
 from augsweep.config.checks import validate
-from augsweep.config.schema import DatasetConfig, ModelConfig
+from augsweep.config.schema import DatasetConfig, ModelConfig, TrainerConfig
 from tests.helpers import CONF_DIR, compose_config
 
 GROUPS = ("dataset", "model", "augment", "trainer", "tracking")
@@ -33,8 +33,12 @@ def test_every_option_composes_and_validates(group, option, tmp_path):
     validate(cfg)
     if (group, option) == ("augment", "compose"):  # named after its techniques; none yet
         assert cfg.augment.name == "none"
+    elif group == "tracking":  # a store, not a name: local SQLite or a server
+        assert cfg.tracking.uri.startswith({"local": "sqlite:///", "server": "http://"}[option])
+    elif group == "trainer":
+        assert OmegaConf.get_type(cfg.trainer) is TrainerConfig
     else:
-        assert cfg[group].get("name", option) == option or group in ("trainer", "tracking")
+        assert cfg[group].name == option
 
 
 @pytest.mark.parametrize(

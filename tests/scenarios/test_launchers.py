@@ -13,8 +13,8 @@ import time
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from mlflow.tracking import MlflowClient
-from omegaconf import OmegaConf
 
 from augsweep.tracking.tags import Tag
 from tests.helpers import CONF_DIR, ROOT, SMALL, owner_pid, run_cli
@@ -46,30 +46,40 @@ def job_logs(tmp_path) -> str:
     return "\n".join(path.read_text() for path in logs)
 
 
-def slurm_script(tmp_path, monkeypatch, *overrides: str) -> str:
-    """The sbatch script that ``hydra/launcher=slurm OVERRIDES`` submits, built by submitit
-    from the composed launcher config as the launcher builds it (no cluster: submitit only
-    checks that an ``srun`` is on the PATH)."""
-    import submitit
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+FAKE_SBATCH = """#!/bin/sh
+# sbatch as a cluster answers it; keeps the script it was given (its last argument)
+for last; do :; done
+cp "$last" "$SBATCH_KEPT"
+echo "Submitted batch job 4242"
+"""
 
-    srun = tmp_path / "bin" / "srun"
-    srun.parent.mkdir(parents=True)
-    srun.write_text("#!/bin/sh\n")
-    srun.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{srun.parent}:{os.environ['PATH']}")
+
+def noop_task(cfg) -> None:
+    """The job's task function (never run: nothing executes the submitted script)."""
+
+
+def slurm_script(tmp_path, monkeypatch, *overrides: str) -> str:
+    """The sbatch script that ``hydra/launcher=slurm OVERRIDES`` submits for a 2-job sweep,
+    as the project's launcher (``waiting_submitit.SlurmLauncher._submit``) submits it: to an
+    ``sbatch`` on the PATH that keeps the script and answers a job id (no cluster)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    for name, text in (("sbatch", FAKE_SBATCH), ("srun", "#!/bin/sh\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("SBATCH_KEPT", str(tmp_path / "kept.sh"))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", ["hydra/launcher=slurm", *overrides], return_hydra_config=True)
-    params = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
-    # As hydra_submitit_launcher's BaseSubmititLauncher.launch passes them to submitit.
-    del params["_target_"], params["submitit_folder"]
-    executor = submitit.AutoExecutor(
-        folder=tmp_path / "submitit", cluster="slurm",
-        slurm_max_num_timeout=params.pop("max_num_timeout"),
-    )  # fmt: skip
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
-    return executor._executor._make_submission_file_text("python -m submitit.core._submit", "x")
+        cfg = compose("config", ["hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}/sweep",
+                                 *overrides], return_hydra_config=True)  # fmt: skip
+    launcher = instantiate(cfg.hydra.launcher)
+    # Hydra's plugin scan imports the module anew: its class, by name
+    assert type(launcher).__module__ == "hydra_plugins.augsweep_launchers.waiting_submitit"
+    assert type(launcher).__name__ == "SlurmLauncher"
+    launcher.setup(hydra_context=None, task_function=noop_task, config=cfg)
+    jobs = launcher._submit([["augment=none"], ["augment=flip"]], initial_job_idx=0)
+    assert [job.job_id for job in jobs] == ["4242_0", "4242_1"]  # one array, a task per job
+    return (tmp_path / "kept.sh").read_text()
 
 
 def test_the_slurm_preset_asks_for_one_gpu_per_job_and_takes_the_documented_knobs(
@@ -90,6 +100,8 @@ def test_the_slurm_preset_asks_for_one_gpu_per_job_and_takes_the_documented_knob
     for line in ("--partition=gpu", "--time=30", "--mem=8GB", "--cpus-per-task=2"):
         assert f"#SBATCH {line}\n" in script, script
     assert "gpus" not in script and "\n# setup\nmodule load cuda\n" in script
+    assert "#SBATCH --array=0-1%" in script  # both jobs, as one job array
+    assert f"--output={tmp_path}/set/sweep/.submitit/%A_%a/" in script  # beside its output
 
 
 @pytest.mark.slow

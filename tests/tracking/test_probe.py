@@ -3,10 +3,13 @@ writable SQLite path, answered in seconds with one message naming the store."""
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 
 import pytest
 
+from augsweep.tracking import probe
 from augsweep.tracking.probe import StoreUnavailable, check_store
 from tests.helpers.server import free_port
 from tests.helpers.stub_server import stub_server
@@ -79,3 +82,50 @@ def test_a_relative_sqlite_path_is_checked_against_the_launch_directory(tmp_path
         check_store("sqlite:///mlruns/mlflow.db", base_dir=tmp_path / "launch")
     check_store("sqlite:///mlruns/mlflow.db", base_dir=tmp_path)
     assert not (tmp_path / "mlruns").exists()  # nothing is created by checking
+
+
+def owner_access(path, mode) -> bool:
+    """``os.access`` as the owner of ``path`` sees it, root or not: its owner permission
+    bits (root may write anywhere, so a real read-only folder proves nothing as root)."""
+    bits = os.stat(path).st_mode
+    wanted = {os.R_OK: stat.S_IRUSR, os.W_OK: stat.S_IWUSR, os.X_OK: stat.S_IXUSR}
+    return all(bits & flag for want, flag in wanted.items() if mode & want)
+
+
+@pytest.fixture
+def as_owner(monkeypatch):
+    monkeypatch.setattr(probe.os, "access", owner_access)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A read-only folder under tmp_path, writable again after the test (for its clean-up)."""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_a_sqlite_store_in_a_read_only_folder_is_refused(as_owner, read_only):
+    read_only.chmod(0o555)
+    uri = f"sqlite:///{read_only}/mlruns/mlflow.db"
+    with pytest.raises(StoreUnavailable) as error:
+        check_store(uri)
+    assert f"tracking.uri={uri}: the folder {read_only} is not writable" in str(error.value)
+    assert not (read_only / "mlruns").exists()
+
+
+def test_a_read_only_sqlite_file_is_refused(as_owner, tmp_path):
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"")
+    db.chmod(0o444)
+    with pytest.raises(StoreUnavailable, match=f"{db} is read-only"):
+        check_store(f"sqlite:///{db}")
+
+
+def test_a_writable_sqlite_file_in_a_read_only_folder_is_refused(as_owner, read_only):
+    # SQLite writes its journal beside the file: the folder must be writable too.
+    (read_only / "mlflow.db").write_bytes(b"")
+    read_only.chmod(0o555)
+    with pytest.raises(StoreUnavailable, match=f"the folder {read_only} is not writable"):
+        check_store(f"sqlite:///{read_only}/mlflow.db")
