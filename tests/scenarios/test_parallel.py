@@ -84,8 +84,10 @@ def test_a_failed_joblib_job_fails_the_sweep_after_the_others_and_the_report(tmp
     assert "2 jobs: trained 1, failed 1" in result.stdout
     assert "trainer.learning_rate=1000000.0" in (tmp_path / "sweep" / "summary.md").read_text()
 
-    again, _ = sweep(tmp_path, *args)  # a relaunch under joblib skips both, as before
-    assert "2 jobs: skipped 2" in again.stdout, (again.stdout + again.stderr)[-3000:]
+    # A relaunch under joblib trains neither; the diverged run's job still fails (exit 1).
+    again, _ = sweep(tmp_path, *args)
+    assert again.returncode == 1, (again.stdout + again.stderr)[-3000:]
+    assert "2 jobs: skipped 1, failed 1" in again.stdout, (again.stdout + again.stderr)[-3000:]
     _, parent_again, jobs_again = parent_and_jobs(uri)
     assert parent_again.info.run_id == parent.info.run_id
     assert {r.info.run_id for r in jobs_again} == {r.info.run_id for r in jobs}

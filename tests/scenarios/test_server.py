@@ -313,7 +313,7 @@ def test_a_server_away_past_the_wait_leaves_a_spool_the_relaunch_sends(tmp_path)
         server.stop(signal.SIGKILL)
         output, _ = process.communicate(timeout=300)
         assert process.returncode == 1, output
-        assert "StoreLost: the tracking server" in output and "augsweep.tracking.sync" in output
+        assert "augsweep: the tracking server" in output and "augsweep.tracking.sync" in output
         assert "Traceback" not in output
         server.start()
         again = run_cli(*args, cwd=tmp_path)

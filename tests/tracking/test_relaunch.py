@@ -3,6 +3,7 @@ owners reaped; rerun=true, changed data and runs alive elsewhere each get what t
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -162,3 +163,16 @@ def test_a_run_keys_lock_names_its_holder_and_dies_with_it(tmp_path):
         holder.wait()
     with key_lock(lock) as other:
         assert other is None
+
+
+def test_a_run_keys_lock_file_goes_with_its_holder_and_a_late_opener_takes_the_new_one(tmp_path):
+    lock = tmp_path / "checkpoints" / "abc123.lock"
+    with key_lock(lock) as holder:
+        assert holder is None and lock.exists()
+        late = open(lock, "a+")  # noqa: SIM115 - another job opened it as the holder let go
+    assert not lock.exists()  # a finished key leaves nothing behind
+    with late:
+        fcntl.flock(late, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the removed file: locked, yet...
+        with key_lock(lock) as first, key_lock(lock) as second:
+            assert first is None  # ...the file at the path is free: one holder
+            assert second == f"host {os.uname().nodename}, pid {os.getpid()}"

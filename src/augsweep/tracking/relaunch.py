@@ -156,8 +156,10 @@ def key_lock(path: Path) -> Iterator[str | None]:
     cannot give this: two jobs looking a key up at once both find no run).
 
     Args:
-        path: The lock file (created with its folder if needed; never removed, which would
-            let a third process lock another file of the same name).
+        path: The lock file, created with its folder if needed and removed by its holder
+            when the block ends (so that finished keys leave nothing behind). A process that
+            locked the file just as its holder removed it sees that the path no longer names
+            its file, and tries the new one: only the file at ``path`` counts.
 
     Yields:
         None when this process holds the lock; else who holds it (``host vm, pid 4242``).
@@ -165,20 +167,11 @@ def key_lock(path: Path) -> Iterator[str | None]:
     Raises:
         augsweep.errors.DiskFull: The lock file cannot be created on a full disk.
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+")  # noqa: SIM115 - closed by the with below
-    except OSError as error:
-        if no_space(error):
-            raise DiskFull(path) from error
-        raise
+    handle, holder = _lock_file(path)
+    if handle is None:
+        yield holder
+        return
     with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            yield handle.read().strip() or "another process"
-            return
         try:
             try:
                 handle.truncate(0)
@@ -188,7 +181,35 @@ def key_lock(path: Path) -> Iterator[str | None]:
                 pass
             yield None
         finally:
+            path.unlink(missing_ok=True)  # while still held: see _lock_file
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_file(path: Path):
+    """``(open file, None)`` once this process holds the lock of the file at ``path``, or
+    ``(None, holder)`` when another process does."""
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a+")  # noqa: SIM115 - the caller closes it
+        except OSError as error:
+            if no_space(error):
+                raise DiskFull(path) from error
+            raise
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            return None, holder
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(handle.fileno()).st_ino:
+            return handle, None
+        handle.close()  # its holder removed it as it let go: lock the file now at the path
 
 
 def runs_of_key(client: MlflowClient, experiment_id: str, key: str) -> list[Run]:
