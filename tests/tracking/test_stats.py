@@ -4,11 +4,13 @@ the grouping by swept keys, and what is said when seeds or the baseline are miss
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
 from augsweep.tracking.stats import (
     Interval,
+    answer,
     analyze,
     curve_band,
     paired,
@@ -143,3 +145,49 @@ def test_the_curve_band_is_the_t_interval_of_each_epoch():
     assert len(mean) == 5  # cut to the shortest curve
     interval = t_interval([3, 3, 3])
     assert (mean[2], low[2], high[2]) == (interval.mean, interval.low, interval.high)
+
+
+def rows_for(policy: str, test_diffs, gap_diffs) -> list[dict]:
+    """Runs of ``none`` and ``policy`` seed by seed: the policy's test accuracy and final
+    gap differ from none's by the given amounts."""
+    rows = []
+    for seed, (dt, dg) in enumerate(zip(test_diffs, gap_diffs, strict=True)):
+        base = {"test_accuracy": 0.8, "final_gap": 0.1, "final_val_accuracy": 0.8}
+        mine = {"test_accuracy": 0.8 + dt, "final_gap": 0.1 + dg, "final_val_accuracy": 0.8 + dt}
+        for name, values in (("none", base), (policy, mine)):
+            rows.append({"status": "FINISHED", "seed": seed, "settings": {"augment": name}, **values})
+    return rows
+
+
+UP, DOWN, FLAT = [0.05, 0.06, 0.04, 0.05], [-0.05, -0.06, -0.04, -0.05], [0.02, -0.02, 0.01, -0.01]
+
+
+@pytest.mark.parametrize(
+    "test, gap, expected",
+    [
+        (UP, DOWN, r"^flip: gains accuracy \(test \+0\.050 \[.*\]\) and overfits less \(gap -0\.050 .*\): helps$"),
+        (UP, FLAT, r"^flip: gains accuracy \(test .*\), gap unchanged \(gap .*\): helps$"),
+        (DOWN, UP, r"^flip: loses accuracy \(test -0\.050 .*\) and overfits more \(gap .*\): hurts$"),
+        (DOWN, FLAT, r"^flip: loses accuracy \(test .*\), gap unchanged \(gap .*\): hurts$"),
+        (DOWN, DOWN, r"^flip: overfits less \(gap -0\.050 .*\) but loses accuracy \(test -0\.050 .*\): does not help here$"),
+        (FLAT, FLAT, r"^flip: no clear difference in accuracy \(test .*\) nor in the gap \(gap .*\) with n=4$"),
+        (FLAT, DOWN, r"^flip: no clear difference in accuracy \(test .*\); overfits less \(gap .*\) with n=4$"),
+    ],
+    ids=["helps", "helps-gap-flat", "hurts", "hurts-gap-flat", "overfits-less-loses-accuracy",
+         "no-clear-difference", "no-clear-accuracy-overfits-less"],
+)  # fmt: skip
+def test_the_answer_per_policy_follows_the_test_verdict_qualified_by_the_gap(test, gap, expected):
+    (comparison,) = analyze(rows_for("flip", test, gap)).comparisons
+    verdicts = {p.metric: p.verdict for p in comparison.paired}
+    line = answer(comparison)
+    assert re.match(expected, line), line
+    # The words follow the table's verdicts, never the means alone.
+    if verdicts["test_accuracy"] == "better":
+        assert line.endswith(": helps")
+    if verdicts["test_accuracy"].startswith("no clear"):
+        assert "helps" not in line and "hurts" not in line
+
+
+def test_one_pair_is_too_few_to_answer():
+    (comparison,) = analyze(rows_for("flip", [0.05], [-0.05])).comparisons
+    assert answer(comparison) == "flip: too few pairs to tell (n=1)"

@@ -265,16 +265,43 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     sweep = report.collect(client, info.sweep_id, [info.experiment_id], job_names=names,
                            parent_run_id=info.parent_run_id)  # fmt: skip
     paths: list[Path] = []
+    answers: list[str] = []
     try:  # the parent run ends with its jobs' status even if the report cannot be written
-        client.set_tag(info.parent_run_id, Tag.NOTE, describe_runs(info, sweep.jobs))
-        paths = report.for_sweep(client, sweep, sweep_dir).paths
+        runs_list = describe_runs(info, sweep.jobs)
+        client.set_tag(info.parent_run_id, Tag.NOTE, runs_list)
+        built = report.for_sweep(client, sweep, sweep_dir)
+        paths = built.paths
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
+        answers = report.answer_lines(built.analysis)
+        verdict = describe_verdict(info, built.analysis, [path.name for path in paths])
+        client.set_tag(info.parent_run_id, Tag.NOTE, f"{verdict}\n\n{runs_list}")
     finally:
         status = sweep_status(sweep.jobs)
         client.set_terminated(info.parent_run_id, status)
-    _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths])
+    _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths],
+                   answers)  # fmt: skip
     return status
+
+
+def describe_verdict(info: SweepInfo, analysis, logged: list[str]) -> str:
+    """The top of the parent run's description (Markdown): the answer per policy, the
+    verdict table, and a link to the report's page.
+
+    Args:
+        info: The sweep.
+        analysis: The report's :class:`augsweep.tracking.stats.Analysis`.
+        logged: The file names logged on the parent run.
+    """
+    from augsweep.tracking.report import verdict_markdown
+
+    lines = ["**Does the augmentation help, and is the model still overfitting?**", ""]
+    lines += verdict_markdown(analysis)
+    page = next((name for name in REPORT_PAGES if name in logged), "")
+    if page:  # relative to the UI's own address, wherever it is served
+        url = f"#/experiments/{info.experiment_id}/runs/{info.parent_run_id}/artifacts/{page}"
+        lines += ["", f"The whole report: [{page}]({url}) (plots, per-group means, every run)."]
+    return "\n".join(lines)
 
 
 def describe_runs(info: SweepInfo, jobs: list[dict]) -> str:
@@ -312,15 +339,21 @@ def sweep_status(jobs: list[dict]) -> str:
 
 
 def _print_summary(
-    info: SweepInfo, jobs: list[dict], report_dir: Path | None, logged: list[str] = ()
+    info: SweepInfo,
+    jobs: list[dict],
+    report_dir: Path | None,
+    logged: list[str] = (),
+    answers: list[str] = (),
 ) -> None:
-    """Say what became of the jobs, where the report is, and where to look in the UI.
+    """Say what became of the jobs, the answer per policy, where the report is, and where to
+    look in the UI.
 
     Args:
         info: The sweep.
         jobs: The job table.
         report_dir: Where the report was written (None: no report).
         logged: The file names logged on the parent run.
+        answers: The one-line answer per policy.
     """
     from augsweep.tracking.ui import where_to_look
 
@@ -332,6 +365,8 @@ def _print_summary(
         if job["outcome"] in LISTED:
             why = f": {job['error']}" if job["error"] else ""
             print(f"  job {job['job'] + 1} {job['name']}: {job['outcome']}{why}")
+    for line in answers:
+        print(f"  {line}")
     if report_dir:
         print(f"Report: {report_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
     shown_file = next((name for name in REPORT_PAGES if name in logged), "")
