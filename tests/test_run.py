@@ -16,10 +16,10 @@ from augsweep.augment.policy import build_policy
 from augsweep.callbacks import TrainingDiverged
 from augsweep.config.checks import ConfigError
 from augsweep.config.run_key import EXCLUDED
-from augsweep.metrics import SUMMARY
 from augsweep.data.digits import load_digits
 from augsweep.data.pipeline import batches, eval_batches
 from augsweep.evaluation import ModelEvaluator
+from augsweep.metrics import SUMMARY
 from augsweep.run import compiled_model, learning_rate, logged_params, run_tags, summarize, train
 from augsweep.tracking.report import load_records
 from augsweep.tracking.sweep import SweepInfo
@@ -193,7 +193,8 @@ def test_logged_params_hold_each_setting_once_and_only_the_experiment():
     cfg = compose_config("augment=compose", "augment.use=[flip,rotation]")
     params = logged_params(cfg)
     # The techniques by name, their magnitudes by the short keys (the specs are config.yaml's)
-    assert params["augment"]["use"] == ["flip", "rotation"] and "techniques" not in params["augment"]
+    assert params["augment"]["use"] == ["flip", "rotation"]
+    assert "techniques" not in params["augment"]
     assert params["augment"]["rotation"] == 0.1 and params["augment"]["flip_mode"] == "horizontal"
     # A magnitude the policy does not apply is 0: every run has every magnitude to compare.
     assert params["augment"]["zoom"] == 0 and params["augment"]["mixup"] == 0

@@ -37,8 +37,15 @@ def sweep_records() -> list:
             shift = 0.01 * seed * (1 if augment == "none" else -1)
             records.append(record(f"augment={augment},trainer.learning_rate=0.001,seed={seed}",
                                   augment, seed=seed, final=(clean, val + shift)))  # fmt: skip
-    records.append(record("augment=randaugment,seed=9", "randaugment", "FAILED", seed=9,
-                          tags={Tag.ERROR: "TrainingDiverged: loss became NaN at epoch 3 " * 3}))
+    records.append(
+        record(
+            "augment=randaugment,seed=9",
+            "randaugment",
+            "FAILED",
+            seed=9,
+            tags={Tag.ERROR: "TrainingDiverged: loss became NaN at epoch 3 " * 3},
+        )
+    )
     return records
 
 
