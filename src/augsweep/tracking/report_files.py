@@ -250,8 +250,9 @@ def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]
 def verdict_cells(analysis: stats.Analysis) -> tuple[list[str], list[list]]:
     """The paired comparisons, narrow: per group one cell per metric holding the difference,
     its interval, p and the verdict (a cell is ``(text, verdict)``: the page colours it).
-    Fits MLflow's artifact frame (about 950 px) where :func:`verdict_table` does not."""
-    header = ["group", "pairs"] + [f"Δ {metrics.LABELS[m]}" for m, _ in metrics.PAIRED]
+    Fits MLflow's artifact frame (about 950 px) where :func:`verdict_table` does not; ``n``
+    is the number of pairs."""
+    header = ["group", "n"] + [f"Δ {metrics.LABELS[m]}" for m, _ in metrics.PAIRED]
     rows = []
     for comparison in analysis.comparisons:
         row: list = [stats.short_label(comparison.group), str(len(comparison.seeds))]

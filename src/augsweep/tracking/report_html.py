@@ -23,6 +23,7 @@ table {{ border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.85em;
 th, td {{ border: 1px solid #ccc; padding: 0.25em 0.4em; text-align: left;
          overflow-wrap: anywhere; }}
 th {{ background: #f2f2f2; }}
+td:first-child {{ min-width: 7em; }}
 td.better {{ background: #d9f2d9; }} td.worse {{ background: #f9d6d5; }}
 ul.answers li {{ margin: 0.2em 0; }}
 img {{ max-width: 100%; display: block; margin: 0.6em 0; }}

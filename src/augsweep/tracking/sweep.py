@@ -274,6 +274,7 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
         answers = report.answer_lines(built.analysis)
+        _share_view(client, info)
         verdict = describe_verdict(info, built.analysis, [path.name for path in paths])
         client.set_tag(info.parent_run_id, Tag.NOTE, f"{verdict}\n\n{runs_list}")
     finally:
@@ -282,6 +283,14 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths],
                    answers)  # fmt: skip
     return status
+
+
+def _share_view(client, info: SweepInfo) -> None:
+    """The sweep's view of the runs page as an experiment tag, opened by the printed link."""
+    from augsweep.tracking.ui import VIEW_TAG, sweep_view, sweep_view_key
+
+    key = VIEW_TAG + sweep_view_key(info.sweep_id)
+    client.set_experiment_tag(info.experiment_id, key, sweep_view(info.sweep_id, info.swept_keys))
 
 
 def describe_verdict(info: SweepInfo, analysis, logged: list[str]) -> str:
@@ -355,7 +364,7 @@ def _print_summary(
         logged: The file names logged on the parent run.
         answers: The one-line answer per policy.
     """
-    from augsweep.tracking.ui import where_to_look
+    from augsweep.tracking.ui import sweep_view_key, where_to_look
 
     ended = [outcome for outcome in Outcome if outcome is not Outcome.STARTED]
     counts = {outcome: sum(j["outcome"] == outcome for j in jobs) for outcome in ended}
@@ -365,10 +374,13 @@ def _print_summary(
         if job["outcome"] in LISTED:
             why = f": {job['error']}" if job["error"] else ""
             print(f"  job {job['job'] + 1} {job['name']}: {job['outcome']}{why}")
+    if answers:
+        print("Answer per policy (vs the baseline, paired by seed; test accuracy decides):")
     for line in answers:
         print(f"  {line}")
     if report_dir:
         print(f"Report: {report_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
     shown_file = next((name for name in REPORT_PAGES if name in logged), "")
+    view = sweep_view_key(info.sweep_id) if report_dir else ""
     print(where_to_look(info.tracking_uri, info.experiment_id, info.parent_run_id,
-                        "sweep run", shown_file))  # fmt: skip
+                        "sweep run", shown_file, view))  # fmt: skip
