@@ -207,6 +207,10 @@ def check_what_the_ui_shows(tmp_path, stdout: str, client, parent, children) -> 
             steps = {m.step for m in client.get_metric_history(run.info.run_id, key)}
             assert steps == {SUMMARY_STEP}, key
     check_the_sweep_runs_description(client.get_run(parent.info.run_id), children)
+    means = client.get_run(parent.info.run_id).data.metrics  # per policy, on the sweep run
+    test = [r.data.metrics["test_accuracy"] for r in children if r.data.tags["augment"] == "none"]
+    assert means["mean_test_accuracy/none"] == pytest.approx(np.mean(test))
+    assert "diff_final_gap/flip_rot_zoom" in means
     view = json.loads(experiment.tags[f"mlflow.sharedViewState.augsweep-sweep-{sweep_id}"])
     assert view["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "augment"}]
     assert view["runsHiddenMode"] == "SHOW_ALL"

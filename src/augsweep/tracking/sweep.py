@@ -274,6 +274,7 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
         answers = report.answer_lines(built.analysis)
+        _log_group_metrics(client, info.parent_run_id, built.analysis)
         _share_view(client, info)
         verdict = describe_verdict(info, built.analysis, [path.name for path in paths])
         client.set_tag(info.parent_run_id, Tag.NOTE, f"{verdict}\n\n{runs_list}")
@@ -283,6 +284,30 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths],
                    answers)  # fmt: skip
     return status
+
+
+def _log_group_metrics(client, parent_run_id: str, analysis) -> None:
+    """Per group, on the parent run: each compared metric's mean (``mean_test_accuracy/flip``)
+    and its paired difference from the baseline (``diff_test_accuracy/flip``), at the runs'
+    summary step, so that the sweep run's overview lists them and its Model metrics tab
+    charts them (a section per metric, a bar per group)."""
+    from mlflow.entities import Metric
+
+    from augsweep.metrics import COMPARED, SUMMARY_STEP
+    from augsweep.tracking.stats import short_label
+
+    now = int(time.time() * 1000)
+    values = {}
+    for group in analysis.groups:
+        for metric in COMPARED:
+            if group.stats[metric].n:
+                values[f"mean_{metric}/{short_label(group)}"] = group.stats[metric].mean
+    for comparison in analysis.comparisons:
+        for result in comparison.paired:
+            if result.diff.n:
+                values[f"diff_{result.metric}/{short_label(comparison.group)}"] = result.diff.mean
+    metrics = [Metric(key, value, now, SUMMARY_STEP) for key, value in values.items()]
+    client.log_batch(parent_run_id, metrics=metrics)
 
 
 def _share_view(client, info: SweepInfo) -> None:
