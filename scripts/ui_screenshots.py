@@ -11,10 +11,17 @@ Debian's chromium and chromium-driver (README, "The MLflow UI")::
 It starts ``mlflow ui`` over ``--store`` on 127.0.0.1 (or uses a running UI/server given by
 ``--url``), finds the experiment's latest sweep through MLflow's REST API, and saves:
 
-- ``experiment.png``: the experiment's runs (Dataset, Source, Models), the sweep expanded;
-- ``run.png``: a run of the sweep (its logged model and metrics, params);
-- ``model.png``: that run's logged model (its metrics);
-- ``report.png``: the sweep parent's ``report.html`` (else ``summary.md``), if logged.
+- ``runs.png``: the page the sweep's printed "runs" link opens (its shared view: the sweep's
+  runs grouped by the swept keys, the summary columns, every group shown);
+- ``charts.png``: the same view's Chart view (summary metrics as bars per group, then the
+  curves with a band per group);
+- ``sweep_run.png``: the sweep's parent run, its description (the verdict) on its overview;
+- ``report.png``: the sweep parent's ``report.html`` (else ``summary.md``), if logged,
+  inside MLflow's artifact frame;
+- ``experiment.png``: the experiment's runs without a view (Dataset, Source, Models), the
+  sweep expanded;
+- ``run.png``: a run of the sweep (its metrics, params);
+- ``model.png``: that run's logged model (its metrics), if it logged one.
 
 Stdlib and selenium only (the project's venv is not needed: the REST API answers).
 """
@@ -33,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -80,7 +88,14 @@ def pages(url: str, experiment_id: str, parent: dict, child: dict) -> dict[str, 
     """
     experiment = f"{url}/#/experiments/{experiment_id}"
     parent_id, child_id = parent["info"]["run_id"], child["info"]["run_id"]
+    tags = {tag["key"]: tag["value"] for tag in parent["data"].get("tags", [])}
+    view = f"{experiment}/runs?{ML}&viewStateShareKey=augsweep-sweep-{tags['sweep_id']}"
+    group = child["data"]["tags"]
+    policy = next(tag["value"] for tag in group if tag["key"] == "augment")
     shown = {
+        "runs": (view, policy),
+        "charts": (f"{view}&compareRunsMode=CHART", "test_accuracy"),
+        "sweep_run": (f"{experiment}/runs/{parent_id}?{ML}", "Does the augmentation help"),
         "experiment": (f"{experiment}?{ML}", parent["info"]["run_name"]),
         "run": (f"{experiment}/runs/{child_id}?{ML}", child["info"]["run_name"]),
     }
@@ -231,9 +246,12 @@ def screenshot(driver, url: str, path: Path, expected: str, settle: float,
     after the page has loaded), close the assistant panel, click every ``click`` element
     (CSS), and save the window."""
     driver.get(url)
-    WebDriverWait(driver, 180).until(
-        lambda d: expected in d.execute_script("return document.body.innerText")
-    )
+    try:
+        WebDriverWait(driver, 60).until(
+            lambda d: expected in d.execute_script("return document.body.innerText")
+        )
+    except TimeoutException:  # saved all the same, to be looked at
+        print(f"{path}: {expected!r} not shown within 60 s")
     for button in driver.find_elements(By.CSS_SELECTOR, CLOSE_ASSISTANT):
         button.click()
     for button in driver.find_elements(By.CSS_SELECTOR, click) if click else []:

@@ -44,6 +44,13 @@ def test_run_curves_name_only_the_curves_the_run_has(tmp_path):
     assert "run 7" in found and {"accuracy", "loss", "epoch"} <= set(found)
 
 
+def test_run_curves_mark_the_best_validation_epoch(tmp_path):
+    # the weights tested and logged are epoch 1's (0-based), the best validation accuracy
+    history = {"val_accuracy": [0.25, 0.6, 0.4], "val_loss": [1.9, 1.0, 1.2]}
+    found = texts(lambda p: plots.run_curves(history, "run 8", p), tmp_path / "c.svg")
+    assert found.count("best val. epoch (1)") == 2  # in both legends
+
+
 def test_a_comparison_names_each_group_once_with_its_runs_and_a_single_run_by_its_label(
     tmp_path,
 ):

@@ -14,7 +14,9 @@ CLEAN_LOSS = "clean_loss"
 GAP = "gap"
 CURVES = (CLEAN_ACCURACY, VAL_ACCURACY, CLEAN_LOSS, VAL_LOSS)  # the report's curve plots
 
-# End of run.
+# End of run, logged at step SUMMARY_STEP in every run: MLflow's Chart view draws a metric
+# that no run has above step 0 as bars per run or group (above it: lines over steps).
+SUMMARY_STEP = 0
 BEST_VAL_ACCURACY = "best_val_accuracy"
 BEST_EPOCH = "best_epoch"
 FINAL_VAL_ACCURACY = "final_val_accuracy"

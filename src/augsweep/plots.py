@@ -18,7 +18,8 @@ CURVES = (("", "train (augmented)", ":"), ("clean_", "clean train", "--"), ("val
 
 
 def run_curves(history: Mapping[str, Sequence[float]], title: str, path: Path) -> Path:
-    """Accuracy and loss per epoch: Keras's train, clean train and validation.
+    """Accuracy and loss per epoch: Keras's train, clean train and validation, and the best
+    validation epoch (the weights tested and logged) as a dotted vertical line.
 
     Args:
         history: Metric name -> per-epoch values (``accuracy``, ``clean_accuracy``, ...).
@@ -32,11 +33,15 @@ def run_curves(history: Mapping[str, Sequence[float]], title: str, path: Path) -
     # constrained layout measures every text first, doubling its cost (~0.15 s per run).
     fig = Figure(figsize=(11, 4.2))
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.12, top=0.88, wspace=0.16)
+    val = history.get("val_accuracy")
+    best = int(np.argmax(val)) if val is not None and len(val) else None
     for ax, metric in zip(fig.subplots(1, 2), ("accuracy", "loss"), strict=True):
         for prefix, label, style in CURVES:
             values = history.get(prefix + metric)
             if values is not None and len(values):
                 ax.plot(np.arange(len(values)), values, style, label=label)
+        if best is not None:
+            ax.axvline(best, color="0.4", linestyle=":", label=f"best val. epoch ({best})")
         _label_axes(ax, metric)
     fig.suptitle(title)
     fig.savefig(path, dpi=100)

@@ -36,9 +36,9 @@ from augsweep.callbacks import (
 )
 from augsweep.checkpoint import Checkpoint, EpochCheckpoint, state_objects
 from augsweep.compute import compile_classifier, precision
-from augsweep.config.catalogue import used_augment_config
+from augsweep.config.catalogue import knobs, used_augment_config
 from augsweep.config.checks import validate
-from augsweep.config.run_key import run_key
+from augsweep.config.run_key import experiment_part, run_key
 from augsweep.data.pipeline import eval_batches, input_pipelines, steps_per_epoch
 from augsweep.data.splits import Splits
 from augsweep.errors import DiskFull, no_space
@@ -394,7 +394,8 @@ def _record_inputs(cfg: DictConfig, splits: Splits, resumed: bool) -> None:
         artifacts.log_params(logged_params(cfg))
     artifacts.log_data(splits)
     spec = OmegaConf.to_container(cfg.dataset, resolve=True)
-    artifacts.log_dataset(cfg.dataset.name, splits.fingerprint, split_sizes(splits), spec)
+    artifacts.log_dataset(artifacts.run_dataset(cfg.dataset.name, splits.fingerprint,
+                                                split_sizes(splits), spec))  # fmt: skip
 
 
 def _record_restored(outbox: Outbox, done: list[dict]) -> None:
@@ -415,19 +416,20 @@ def _record_result(cfg: DictConfig, splits: Splits, parts: RunParts) -> dict[str
     history = parts.logger.history
     summary = summarize(history) | held_out_metrics(parts.best, parts.evaluator)
     mlflow.set_tag(Tag.FEATURE_CACHE, parts.evaluator.summary())
-    # At the best epoch's step, before the model is logged: the logged model (the best
-    # epoch's weights, the ones tested) carries the metrics of its step.
-    mlflow.log_metrics(summary, step=int(summary[metrics.BEST_EPOCH]))
     images, labels = first_examples(splits.train, PREVIEW_IMAGES)
     with tempfile.TemporaryDirectory() as tmp:
         save_preview(parts.policy, images, labels, splits.class_names,
                      Path(tmp, "augment_preview.png"), parts.policy.where)  # fmt: skip
         artifacts.write_run_files(cfg, history, splits.class_names, Path(tmp))
         mlflow.log_artifacts(tmp)
+    model_id = None
     if cfg.tracking.log_model:
         name = artifacts.model_name(mlflow.active_run().info.run_name)
         step = int(np.argmax(history[metrics.VAL_ACCURACY]))
-        artifacts.log_keras_model(parts.model, images, name, step=step)
+        model_id = artifacts.log_keras_model(parts.model, images, name, step=step)
+    dataset = artifacts.run_dataset(cfg.dataset.name, splits.fingerprint, split_sizes(splits),
+                                    OmegaConf.to_container(cfg.dataset, resolve=True))  # fmt: skip
+    artifacts.log_summary(summary, model_id, dataset)
     return summary
 
 
@@ -532,11 +534,25 @@ def learning_rate(trainer, steps_per_epoch: int):
     )
 
 
-def logged_params(cfg: DictConfig) -> DictConfig:
-    """The config as run parameters (resolved): of the augment node only what the policy
-    uses (:func:`augsweep.config.catalogue.used_augment_config`)."""
-    params = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # untyped: keys can go
-    params.augment = used_augment_config(cfg.augment)
+def logged_params(cfg: DictConfig) -> dict:
+    """The experiment as run parameters, each once (resolved).
+
+    Left out: what the run key leaves out (:data:`augsweep.config.run_key.EXCLUDED`: where
+    a run is logged and runs, how fast, console output; all in its ``config.yaml``), and the
+    catalogue's specs of the techniques used (``augment.use`` names them, the knobs give
+    their magnitudes, ``config.yaml`` holds them). Of the augment node only the knobs the
+    policy reads (:func:`augsweep.config.catalogue.used_augment_config`); a numeric knob it
+    does not read is 0, no such transform, so that every run has every magnitude (MLflow's
+    compare view shows "unknown" for a missing one).
+    """
+    params = experiment_part(OmegaConf.to_container(cfg, resolve=True))
+    augment = used_augment_config(cfg.augment)
+    del augment["techniques"]
+    for key in knobs(cfg.augment):
+        value = cfg.augment[key]
+        if key not in augment and isinstance(value, (int, float)) and not isinstance(value, bool):
+            augment[key] = 0
+    params["augment"] = augment
     return params
 
 

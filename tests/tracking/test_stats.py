@@ -4,12 +4,14 @@ the grouping by swept keys, and what is said when seeds or the baseline are miss
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
 from augsweep.tracking.stats import (
     Interval,
     analyze,
+    answer,
     curve_band,
     paired,
     swept_settings,
@@ -143,3 +145,61 @@ def test_the_curve_band_is_the_t_interval_of_each_epoch():
     assert len(mean) == 5  # cut to the shortest curve
     interval = t_interval([3, 3, 3])
     assert (mean[2], low[2], high[2]) == (interval.mean, interval.low, interval.high)
+
+
+def rows_for(policy: str, test_diffs, gap_diffs) -> list[dict]:
+    """Runs of ``none`` and ``policy`` seed by seed: the policy's test accuracy and final
+    gap differ from none's by the given amounts."""
+    rows = []
+    for seed, (dt, dg) in enumerate(zip(test_diffs, gap_diffs, strict=True)):
+        base = {"test_accuracy": 0.8, "final_gap": 0.1, "final_val_accuracy": 0.8}
+        mine = {"test_accuracy": 0.8 + dt, "final_gap": 0.1 + dg, "final_val_accuracy": 0.8 + dt}
+        for name, values in (("none", base), (policy, mine)):
+            settings = {"augment": name}
+            rows.append({"status": "FINISHED", "seed": seed, "settings": settings, **values})
+    return rows
+
+
+UP, DOWN, FLAT = [0.05, 0.06, 0.04, 0.05], [-0.05, -0.06, -0.04, -0.05], [0.02, -0.02, 0.01, -0.01]
+
+
+T, G = r"\(test [-+]0\.0\d\d \[.*\]\)", r"\(gap [-+]0\.0\d\d \[.*\]\)"  # a difference [CI]
+ANSWERS = {
+    "helps": (UP, DOWN, f"gains accuracy {T} and overfits less {G}: helps"),
+    "helps-gap-flat": (UP, FLAT, f"gains accuracy {T}, gap unchanged {G}: helps"),
+    "hurts": (DOWN, UP, f"loses accuracy {T} and overfits more {G}: hurts"),
+    "hurts-gap-flat": (DOWN, FLAT, f"loses accuracy {T}, gap unchanged {G}: hurts"),
+    "overfits-less-loses-accuracy": (
+        DOWN,
+        DOWN,
+        f"overfits less {G} but loses accuracy {T}: does not help here",
+    ),  # fmt: skip
+    "no-clear-difference": (
+        FLAT,
+        FLAT,
+        f"no clear difference in accuracy {T} nor in the gap {G} with n=4",
+    ),  # fmt: skip
+    "no-clear-accuracy-overfits-less": (
+        FLAT,
+        DOWN,
+        f"no clear difference in accuracy {T}; overfits less {G} with n=4",
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("test, gap, expected", ANSWERS.values(), ids=ANSWERS.keys())
+def test_the_answer_per_policy_follows_the_test_verdict_qualified_by_the_gap(test, gap, expected):
+    (comparison,) = analyze(rows_for("flip", test, gap)).comparisons
+    verdicts = {p.metric: p.verdict for p in comparison.paired}
+    line = answer(comparison)
+    assert re.fullmatch(f"flip: {expected}", line), line
+    # The words follow the table's verdicts, never the means alone.
+    if verdicts["test_accuracy"] == "better":
+        assert line.endswith(": helps")
+    if verdicts["test_accuracy"].startswith("no clear"):
+        assert "helps" not in line and "hurts" not in line
+
+
+def test_one_pair_is_too_few_to_answer():
+    (comparison,) = analyze(rows_for("flip", [0.05], [-0.05])).comparisons
+    assert answer(comparison) == "flip: too few pairs to tell (n=1)"

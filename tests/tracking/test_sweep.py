@@ -13,6 +13,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy import stats as scipy_stats
 
+from augsweep.config.run_key import EXCLUDED
+from augsweep.metrics import SUMMARY, SUMMARY_STEP
 from augsweep.tracking import report
 from augsweep.tracking.tags import Tag
 from tests.helpers import ROOT, SMALL, run_cli, signal_at_epoch, sigterm_after_first_epoch
@@ -75,11 +77,13 @@ def test_sweep_nests_one_run_per_policy_and_seed_and_builds_the_report(tmp_path)
     assert f"Report: {sweep_dir}/summary.md" in result.stdout
     for cells in expected_statistics(children):
         assert " | ".join(cells) in table
-        assert "</td><td>".join(cells) in page
+        # report.html: one cell per metric (difference [CI], p, verdict), to fit 950 px
+        assert (f"{cells[0]}, p {cells[1]}: {cells[2]}" if len(cells) == 3 else cells[0]) in page
     assert "paired t-test (scipy.stats.ttest_rel" in page
     assert page.count("data:image/png;base64,") >= 3 and 'src="http' not in page
     assert "python train.py -m" in page and "seed=range(5)" in page
-    assert page.index("Verdict") < page.index("<img") < page.index("<h2>Runs</h2>")
+    assert page.index("Answer per group") < page.index("Verdict") < page.index("<img")
+    assert page.index("<img") < page.index("<h2>Runs</h2>")
     check_what_the_ui_shows(tmp_path, result.stdout, client, parent, children)
 
     # The report can be rebuilt later from MLflow alone.
@@ -141,10 +145,46 @@ def git_commit() -> str | None:
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
 
 
+def check_the_sweep_runs_description(parent, children) -> None:
+    """The sweep run's description (its overview in the UI): the answer per policy first,
+    in the words its verdicts call for, the verdict table, a link to report.html, then the
+    runs."""
+    note = parent.data.tags[Tag.NOTE]
+    verdicts = {word for cells in expected_statistics(children) if len(cells) == 3
+                for word in cells[2:]}  # fmt: skip
+    test_cells = expected_test_verdict(children)
+    (line,) = [line for line in note.splitlines() if line.startswith("- flip_rot_zoom: ")]
+    ending = {"better": ": helps", "worse": ": hurts"}.get(test_cells, "with n=5")
+    if test_cells == "worse" and "overfits less" in line:
+        ending = ": does not help here"
+    assert line.endswith(ending), (line, test_cells)
+    assert all(word in note for word in verdicts)
+    assert note.index("- flip_rot_zoom: ") < note.index("| flip_rot_zoom | 5 |")
+    assert f"/runs/{parent.info.run_id}/artifacts/report.html)" in note
+    assert note.index("report.html") < note.index("**Sweep ")  # then the runs list
+    assert note.count("- job ") == len(children)
+
+
+def expected_test_verdict(runs) -> str:
+    """flip_rot_zoom vs none on test accuracy, paired by seed, with scipy: better / worse /
+    no clear difference."""
+    values = defaultdict(dict)
+    for run in runs:
+        values[run.data.tags["augment"]][run.data.params["seed"]] = run.data.metrics[
+            "test_accuracy"
+        ]
+    diffs = [values["flip_rot_zoom"][s] - values["none"][s] for s in values["none"]]
+    low, high = scipy_stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs),
+                                       scale=scipy_stats.sem(diffs))  # fmt: skip
+    return "better" if low > 0 else "worse" if high < 0 else "no clear difference"
+
+
 def check_what_the_ui_shows(tmp_path, stdout: str, client, parent, children) -> None:
     """What the MLflow UI reads of a sweep: the experiment's kind, the runs' source and
-    user, their dataset, their params; and the end of the sweep says how to open it."""
+    user, their dataset, their params, their summary's step, the sweep run's description,
+    the sweep's shared view; and the end of the sweep says how to open it."""
     experiment = client.get_experiment(parent.info.experiment_id)
+    sweep_id = parent.data.tags["sweep_id"]
     assert experiment.tags[Tag.EXPERIMENT_KIND] == "custom_model_development"
     commit = git_commit()
     for run in [parent, *children]:
@@ -164,14 +204,36 @@ def check_what_the_ui_shows(tmp_path, stdout: str, client, parent, children) -> 
         uses = {"none": "[]", "flip": "[flip]", "flip_rot_zoom": "[affine]"}
         assert params["augment.use"] == uses[run.data.tags["augment"]]
         assert not [key for key in params if key.startswith("augment.use.")]
-        assert "augment.crop" not in params  # no policy here reads it
-        assert ("augment.zoom" in params) == (run.data.tags["augment"] == "flip_rot_zoom")
+        assert params["augment.crop"] == "0"  # no policy here reads it: none applied
+        zoom = "0.1" if run.data.tags["augment"] == "flip_rot_zoom" else "0"
+        assert params["augment.zoom"] == zoom
+        # No infrastructure key (what the run key leaves out) among the params
+        infrastructure = [
+            k for k in params for out in EXCLUDED if k == out or k.startswith(out + ".")
+        ]
+        assert not infrastructure
+        # Every run's summary metrics at one common step: the Chart view draws bars
+        for key in SUMMARY:
+            steps = {m.step for m in client.get_metric_history(run.info.run_id, key)}
+            assert steps == {SUMMARY_STEP}, key
+    check_the_sweep_runs_description(client.get_run(parent.info.run_id), children)
+    means = client.get_run(parent.info.run_id).data.metrics  # per policy, on the sweep run
+    test = [r.data.metrics["test_accuracy"] for r in children if r.data.tags["augment"] == "none"]
+    assert means["mean_test_accuracy/none"] == pytest.approx(np.mean(test))
+    assert "diff_final_gap/flip_rot_zoom" in means
+    view = json.loads(experiment.tags[f"mlflow.sharedViewState.augsweep-sweep-{sweep_id}"])
+    assert view["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "augment"}]
+    assert view["runsHiddenMode"] == "SHOW_ALL"
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     assert f"MLflow UI: mlflow ui --backend-store-uri {uri}" in stdout
     page = (
         f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs/{parent.info.run_id}"
     )
     assert f"{page}?workflowType=machine_learning" in stdout
+    runs = f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?"
+    assert (
+        f"{runs}workflowType=machine_learning&viewStateShareKey=augsweep-sweep-{sweep_id}" in stdout
+    )
     assert f"{page}/artifacts/report.html" in stdout
 
 

@@ -60,6 +60,16 @@ def run_key(cfg: DictConfig) -> str:
     return _digest(_without(node, left_out))
 
 
+def experiment_part(node: Mapping[str, Any]) -> dict[str, Any]:
+    """A resolved config without :data:`EXCLUDED`: the experiment, as the run's params show it
+    (one list decides what is the experiment; the rest is in the run's ``config.yaml``).
+
+    Args:
+        node: The resolved config as plain data.
+    """
+    return _without(dict(node), EXCLUDED)
+
+
 def _unused_later_knobs(augment) -> list[str]:
     """The dotted :data:`LATER_KNOBS` that no spec of the policy reads."""
     read = knobs_read(augment)

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from omegaconf import DictConfig, OmegaConf
 
 from augsweep import plots
+from augsweep.metrics import SUMMARY_STEP
 from augsweep.tracking.tags import Tag
 
 
@@ -78,8 +80,8 @@ def log_data(splits) -> None:
         mlflow.log_text(text, file_name)
 
 
-def log_dataset(name: str, digest: str, sizes: Mapping[str, int], spec: Mapping) -> None:
-    """Log the run's data as its MLflow dataset input (the UI's "Dataset" column).
+def run_dataset(name: str, digest: str, sizes: Mapping[str, int], spec: Mapping) -> SplitDataset:
+    """The run's data as an MLflow dataset.
 
     Args:
         name: The dataset's name (``digits``, ``tf_flowers``, ...).
@@ -88,8 +90,33 @@ def log_dataset(name: str, digest: str, sizes: Mapping[str, int], spec: Mapping)
         sizes: Examples per split, ``{"train": 60, "val": 30, ...}``: the dataset's profile.
         spec: The dataset's config (loader and arguments): the dataset's source.
     """
-    dataset = SplitDataset(CodeDatasetSource(dict(spec)), name, digest, sizes)
+    return SplitDataset(CodeDatasetSource(dict(spec)), name, digest, sizes)
+
+
+def log_dataset(dataset: SplitDataset) -> None:
+    """Log the run's data (:func:`run_dataset`) as its dataset input (the UI's "Dataset"
+    column)."""
     mlflow.log_input(dataset, context="training")
+
+
+def log_summary(
+    summary: Mapping[str, float], model_id: str | None, dataset: SplitDataset | None
+) -> None:
+    """Log the end-of-run metrics at :data:`augsweep.metrics.SUMMARY_STEP`, the same step in
+    every run, linked to the logged model and the run's dataset.
+
+    MLflow 3.17's Chart view draws a metric as a bar per run (or per group) only when no
+    run has it at a step above 0, and as a line over steps otherwise: at the best epoch's
+    step the summary drew zig-zag lines across runs. The logged model still carries the best
+    epoch's per-epoch metrics (``log_model(step=best epoch)``) and gets the summary through
+    ``model_id``; the dataset fills the model's "Datasets used".
+
+    Args:
+        summary: Metric -> value.
+        model_id: The run's logged model (None: no model logged).
+        dataset: The run's dataset (:func:`run_dataset`).
+    """
+    mlflow.log_metrics(dict(summary), step=SUMMARY_STEP, model_id=model_id, dataset=dataset)
 
 
 class SplitDataset(MetaDataset):
@@ -125,8 +152,13 @@ def write_history_csv(history: Mapping[str, list[float]], path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["epoch", *keys])
         for epoch in range(len(history[keys[0]]) if keys else 0):
-            writer.writerow([epoch, *(history[k][epoch] for k in keys)])
+            writer.writerow([epoch, *(_shortest(history[k][epoch]) for k in keys)])
     return path
+
+
+def _shortest(value) -> str:
+    """A float32 metric as its shortest exact text (``0.9``, not ``0.89999997``)."""
+    return str(np.float32(value)) if isinstance(value, (float, np.floating)) else str(value)
 
 
 _warm_up: threading.Thread | None = None
@@ -178,7 +210,7 @@ def model_name(run_name: str) -> str:
 
 
 def log_keras_model(model, sample_images, name: str = "model", step: int = 0) -> str:
-    """Log a Keras model with MLflow's Keras flavor; return its ``model_uri``.
+    """Log a Keras model with MLflow's Keras flavor; return its ``model_id``.
 
     Requirements are given explicitly: inferring them would load the model again in a
     subprocess, which costs seconds per run. Waits for :func:`warm_up`'s thread if one
@@ -194,7 +226,6 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
     """
     import keras
     import mlflow.keras
-    import numpy as np
     import tensorflow as tf
     from mlflow.models import infer_signature
 
@@ -210,4 +241,4 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
         signature=signature,
         pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
     )
-    return info.model_uri
+    return info.model_id

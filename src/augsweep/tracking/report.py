@@ -34,7 +34,10 @@ from augsweep.tracking.report_files import (  # noqa: F401  (the report's names,
     FOREST_FILE,
     REPORT_FILES,
     RunRecord,
+    analyze,
+    answer_lines,
     build_report,
+    verdict_markdown,
 )
 from augsweep.tracking.tags import Tag
 from augsweep.tracking.uri import DEFAULT_EXPERIMENT
@@ -72,11 +75,13 @@ class SweepReport:
         sweep: What it was built from.
         out_dir: The folder of its files.
         paths: Its files (:data:`REPORT_FILES`, then :data:`FOREST_FILE` when drawn).
+        analysis: Its statistics (groups, comparisons, verdicts).
     """
 
     sweep: SweepRuns
     out_dir: Path
     paths: list[Path]
+    analysis: stats.Analysis
 
 
 def collect(
@@ -122,7 +127,7 @@ def for_sweep(
     """
     records = load_records(client, sweep.runs, sweep.jobs)
     paths = build_report(records, out_dir, sweep.title, sweep.jobs, sweep.parent_tags, baseline)
-    return SweepReport(sweep, out_dir, paths)
+    return SweepReport(sweep, out_dir, paths, analyze(records, sweep.parent_tags, baseline))
 
 
 def sweep_runs(client: MlflowClient, sweep_id: str, experiment_ids: Sequence[str]) -> list[Run]:

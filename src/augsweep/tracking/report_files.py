@@ -29,6 +29,16 @@ COLUMNS = (
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "test_accuracy", "epochs",
     "duration_s", "group", "error", "run_id",
 )  # fmt: skip
+# report.html's runs table: narrower (the rest is in summary.csv), to fit MLflow's frame.
+PAGE_COLUMNS = (
+    "run_name", "seed", "status", "best_val_accuracy", "best_epoch", "final_clean_accuracy",
+    "final_val_accuracy", "final_gap", "test_accuracy", "epochs", "error",
+)  # fmt: skip
+PAGE_HEADERS = {
+    "run_name": "run", "best_val_accuracy": "best val. acc.", "best_epoch": "best epoch",
+    "final_clean_accuracy": "final clean-train acc.", "final_val_accuracy": "final val. acc.",
+    "final_gap": "final gap", "test_accuracy": "test acc.",
+}  # fmt: skip
 ACCURACY_PLOT = "comparison_accuracy.png"
 LOSS_PLOT = "comparison_loss.png"
 RUNS_CSV = "summary.csv"
@@ -109,8 +119,7 @@ def build_report(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     parent_tags = parent_tags or {}
-    baseline = baseline or parent_tags.get(Tag.REPORT_BASELINE) or "none"
-    analysis = stats.analyze([r.stats_row for r in records], baseline)
+    analysis = analyze(records, parent_tags, baseline)
     curves = _curve_plots(records, analysis, out_dir, title)
     forest = _forest_plot(analysis, out_dir / FOREST_FILE, title)
     rows = [r.row for r in records]
@@ -124,16 +133,17 @@ def build_report(
     page = report_html.render(
         title=title,
         intro=_intro_lines(records, analysis),
+        answers=answer_lines(analysis),
         tables=[
             (
                 f"Verdict vs the baseline {analysis.baseline} (paired by seed)",
-                *verdict_table(analysis),
+                *verdict_cells(analysis),
             ),  # fmt: skip
             ("Per group: mean [95% CI]", *group_table(analysis)),
         ],
         notes=analysis.notes,
         figures=[p for p in (forest, *curves) if p is not None],
-        runs=(list(COLUMNS[:-1]), [[_text(r[c]) for c in COLUMNS[:-1]] for r in rows]),
+        runs=_runs_table(rows),
         jobs=_job_rows(jobs),
         command=command,
     )
@@ -141,6 +151,21 @@ def build_report(
     html_path.write_text(page)
     paths.append(html_path)
     return paths + ([forest] if forest else [])
+
+
+def analyze(
+    records: Sequence[RunRecord], parent_tags: Mapping[str, str] | None, baseline: str | None
+) -> stats.Analysis:
+    """The report's statistics of ``records`` (:func:`augsweep.tracking.stats.analyze`)
+    against ``baseline`` (default: the sweep's ``report.baseline``, else ``none``)."""
+    baseline = baseline or (parent_tags or {}).get(Tag.REPORT_BASELINE) or "none"
+    return stats.analyze([r.stats_row for r in records], baseline)
+
+
+def _runs_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """The page's runs table: :data:`PAGE_COLUMNS` (``error`` only when a run has one)."""
+    shown = [c for c in PAGE_COLUMNS if c != "error" or any(r["error"] for r in rows)]
+    return [PAGE_HEADERS.get(c, c) for c in shown], [[_text(r[c]) for c in shown] for r in rows]
 
 
 def _curve_plots(records, analysis: stats.Analysis, out_dir: Path, title: str) -> list[Path]:
@@ -222,6 +247,42 @@ def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]
     return header, rows
 
 
+def verdict_cells(analysis: stats.Analysis) -> tuple[list[str], list[list]]:
+    """The paired comparisons, narrow: per group one cell per metric holding the difference,
+    its interval, p and the verdict (a cell is ``(text, verdict)``: the page colours it).
+    Fits MLflow's artifact frame (about 950 px) where :func:`verdict_table` does not; ``n``
+    is the number of pairs."""
+    header = ["group", "n"] + [f"Δ {metrics.LABELS[m]}" for m, _ in metrics.PAIRED]
+    rows = []
+    for comparison in analysis.comparisons:
+        row: list = [stats.short_label(comparison.group), str(len(comparison.seeds))]
+        for result in comparison.paired:
+            diff, p = fmt_interval(result.diff, signed=True), fmt_p(result.p)
+            row.append((f"{diff}, p {p}: {result.verdict}", result.verdict))
+        rows.append(row)
+    return header, rows
+
+
+def answer_lines(analysis: stats.Analysis) -> list[str]:
+    """The one-line answer per compared group (:func:`augsweep.tracking.stats.answer`)."""
+    return [stats.answer(comparison) for comparison in analysis.comparisons]
+
+
+def verdict_markdown(analysis: stats.Analysis) -> list[str]:
+    """The answers and the narrow verdict table as Markdown (the sweep run's description)."""
+    if not analysis.comparisons:
+        return [f"- {note}" for note in analysis.notes]
+    header, rows = verdict_cells(analysis)
+    cells = [[c[0] if isinstance(c, tuple) else c for c in row] for row in rows]
+    return [
+        *(f"- {line}" for line in answer_lines(analysis)),
+        "",
+        f"Paired by seed against {analysis.baseline} (95% CI, p, verdict):",
+        "",
+        *_markdown_table(header, cells),
+    ]
+
+
 def group_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
     """Per group: finished runs and each metric's mean [95% CI]."""
     header = ["group", "n"] + [metrics.LABELS[m] for m in metrics.COMPARED]
@@ -246,6 +307,7 @@ def _intro_lines(records, analysis: stats.Analysis) -> list[str]:
         "difference excludes 0 (p < 0.05), each comparison on its own (not corrected for "
         "several). Validation accuracy is the final epoch's, not the best: the best is picked "
         "on the validation set itself and favours noisier curves.",
+        stats.ANSWER_RULES,
     ]
 
 
@@ -304,6 +366,8 @@ def _write_markdown(
 ) -> Path:
     shown = COLUMNS[:-2]
     lines = [f"# {title}", ""]
+    if analysis.comparisons:
+        lines += ["## Answer per group", "", *(f"- {a}" for a in answer_lines(analysis)), ""]
     for line in _intro_lines(records, analysis):
         lines += [line, ""]
     lines += [f"## Verdict vs the baseline {analysis.baseline} (paired by seed)", ""]

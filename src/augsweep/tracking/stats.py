@@ -334,3 +334,61 @@ def curve_band(curves: Sequence[Sequence[float]]) -> tuple[np.ndarray, ...]:
         return mean, mean, mean
     half = scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, len(data) - 1) * scipy_stats.sem(data, axis=0)
     return mean, mean - half, mean + half
+
+
+# The one-line answer per policy (:func:`answer`), its rules in words for the report.
+ANSWER_RULES = (
+    "The answer per group: the test-accuracy verdict decides: better is 'helps', worse is "
+    "'hurts', else 'no clear difference'; the gap's verdict qualifies it ('overfits less' or "
+    "'more'). A group whose test accuracy is worse while its gap is better 'overfits less but "
+    "loses accuracy: does not help here' (a gap also shrinks when the model stops learning). "
+    "Each verdict is the table's (95% CI of the paired difference, not corrected for several "
+    "comparisons)."
+)
+
+
+NO_HELP = "does not help here"
+
+
+def answer(comparison: Comparison) -> str:
+    """Does the group help the model, and is it still overfitting? One line, e.g.
+    ``flip_rot_zoom: overfits less (gap -0.019 [-0.037, -0.001]) but loses accuracy (test
+    -0.118 [-0.172, -0.064]): does not help here``.
+
+    The rules (:data:`ANSWER_RULES`): the test-accuracy verdict decides "helps" / "hurts";
+    the gap's verdict qualifies it.
+
+    Args:
+        comparison: The group against its baseline.
+    """
+    found = {p.metric: p for p in comparison.paired}
+    test, gap = found[metrics.TEST_ACCURACY], found[metrics.FINAL_GAP]
+    name = short_label(comparison.group)
+    if test.diff.n < 2:
+        return f"{name}: too few pairs to tell (n={test.diff.n})"
+    accuracy = f"(test {_signed(test.diff)})"
+    overfit = f"(gap {_signed(gap.diff)})"
+    gap_words = {"better": "overfits less", "worse": "overfits more"}.get(gap.verdict)
+    if test.verdict == "better":
+        tail = f" and {gap_words} {overfit}" if gap_words else f", gap unchanged {overfit}"
+        return f"{name}: gains accuracy {accuracy}{tail}: helps"
+    if test.verdict == "worse":
+        if gap.verdict == "better":
+            return f"{name}: overfits less {overfit} but loses accuracy {accuracy}: " + NO_HELP
+        tail = f" and {gap_words} {overfit}" if gap_words else f", gap unchanged {overfit}"
+        return f"{name}: loses accuracy {accuracy}{tail}: hurts"
+    tail = f"; {gap_words} {overfit}" if gap_words else f" nor in the gap {overfit}"
+    return f"{name}: no clear difference in accuracy {accuracy}{tail} with n={test.diff.n}"
+
+
+def short_label(group: Group) -> str:
+    """A group by its values: ``flip_rot_zoom``, ``flip,trainer.learning_rate=0.01``."""
+    parts = [v if k == DEFAULT_KEY else f"{k}={v}" for k, v in group.settings.items()]
+    return ",".join(parts) or "all runs"
+
+
+def _signed(interval: Interval) -> str:
+    """``-0.019 [-0.037, -0.001]``."""
+    if interval.low is None:
+        return f"{interval.mean:+.3f}"
+    return f"{interval.mean:+.3f} [{interval.low:+.3f}, {interval.high:+.3f}]"

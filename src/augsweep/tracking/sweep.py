@@ -338,16 +338,77 @@ def finish_sweep(info: SweepInfo, sweep_dir: Path) -> str:
     sweep = report.collect(client, info.sweep_id, [info.experiment_id], job_names=names,
                            parent_run_id=info.parent_run_id)  # fmt: skip
     paths: list[Path] = []
+    answers: list[str] = []
     try:  # the parent run ends with its jobs' status even if the report cannot be written
-        client.set_tag(info.parent_run_id, Tag.NOTE, describe_runs(info, sweep.jobs))
-        paths = report.for_sweep(client, sweep, sweep_dir).paths
+        runs_list = describe_runs(info, sweep.jobs)
+        client.set_tag(info.parent_run_id, Tag.NOTE, runs_list)
+        built = report.for_sweep(client, sweep, sweep_dir)
+        paths = built.paths
         for path in paths:
             client.log_artifact(info.parent_run_id, str(path))
+        answers = report.answer_lines(built.analysis)
+        _log_group_metrics(client, info.parent_run_id, built.analysis)
+        _share_view(client, info)
+        verdict = describe_verdict(info, built.analysis, [path.name for path in paths])
+        client.set_tag(info.parent_run_id, Tag.NOTE, f"{verdict}\n\n{runs_list}")
     finally:
         status = sweep_status(sweep.jobs)
         client.set_terminated(info.parent_run_id, status)
-    _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths])
+    _print_summary(info, sweep.jobs, sweep_dir if paths else None, [path.name for path in paths],
+                   answers)  # fmt: skip
     return status
+
+
+def _log_group_metrics(client, parent_run_id: str, analysis) -> None:
+    """Per group, on the parent run: each compared metric's mean (``mean_test_accuracy/flip``)
+    and its paired difference from the baseline (``diff_test_accuracy/flip``), at the runs'
+    summary step, so that the sweep run's overview lists them and its Model metrics tab
+    charts them (a section per metric, a bar per group)."""
+    from mlflow.entities import Metric
+
+    from augsweep.metrics import COMPARED, SUMMARY_STEP
+    from augsweep.tracking.stats import short_label
+
+    now = int(time.time() * 1000)
+    values = {}
+    for group in analysis.groups:
+        for metric in COMPARED:
+            if group.stats[metric].n:
+                values[f"mean_{metric}/{short_label(group)}"] = group.stats[metric].mean
+    for comparison in analysis.comparisons:
+        for result in comparison.paired:
+            if result.diff.n:
+                values[f"diff_{result.metric}/{short_label(comparison.group)}"] = result.diff.mean
+    metrics = [Metric(key, value, now, SUMMARY_STEP) for key, value in values.items()]
+    client.log_batch(parent_run_id, metrics=metrics)
+
+
+def _share_view(client, info: SweepInfo) -> None:
+    """The sweep's view of the runs page as an experiment tag, opened by the printed link."""
+    from augsweep.tracking.ui import VIEW_TAG, sweep_view, sweep_view_key
+
+    key = VIEW_TAG + sweep_view_key(info.sweep_id)
+    client.set_experiment_tag(info.experiment_id, key, sweep_view(info.sweep_id, info.swept_keys))
+
+
+def describe_verdict(info: SweepInfo, analysis, logged: list[str]) -> str:
+    """The top of the parent run's description (Markdown): the answer per policy, the
+    verdict table, and a link to the report's page.
+
+    Args:
+        info: The sweep.
+        analysis: The report's :class:`augsweep.tracking.stats.Analysis`.
+        logged: The file names logged on the parent run.
+    """
+    from augsweep.tracking.report import verdict_markdown
+
+    lines = ["**Does the augmentation help, and is the model still overfitting?**", ""]
+    lines += verdict_markdown(analysis)
+    page = next((name for name in REPORT_PAGES if name in logged), "")
+    if page:  # relative to the UI's own address, wherever it is served
+        url = f"#/experiments/{info.experiment_id}/runs/{info.parent_run_id}/artifacts/{page}"
+        lines += ["", f"The whole report: [{page}]({url}) (plots, per-group means, every run)."]
+    return "\n".join(lines)
 
 
 def describe_runs(info: SweepInfo, jobs: list[dict]) -> str:
@@ -431,17 +492,23 @@ def sweep_status(jobs: list[dict]) -> str:
 
 
 def _print_summary(
-    info: SweepInfo, jobs: list[dict], report_dir: Path | None, logged: list[str] = ()
+    info: SweepInfo,
+    jobs: list[dict],
+    report_dir: Path | None,
+    logged: list[str] = (),
+    answers: list[str] = (),
 ) -> None:
-    """Say what became of the jobs, where the report is, and where to look in the UI.
+    """Say what became of the jobs, the answer per policy, where the report is, and where to
+    look in the UI.
 
     Args:
         info: The sweep.
         jobs: The job table.
         report_dir: Where the report was written (None: no report).
         logged: The file names logged on the parent run.
+        answers: The one-line answer per policy.
     """
-    from augsweep.tracking.ui import where_to_look
+    from augsweep.tracking.ui import sweep_view_key, where_to_look
 
     ended = [outcome for outcome in Outcome if outcome is not Outcome.STARTED]
     counts = {outcome: sum(j["outcome"] == outcome for j in jobs) for outcome in ended}
@@ -451,8 +518,13 @@ def _print_summary(
         if job["outcome"] in LISTED:
             why = f": {job['error']}" if job["error"] else ""
             print(f"  job {job['job'] + 1} {job['name']}: {job['outcome']}{why}")
+    if answers:
+        print("Answer per policy (vs the baseline, paired by seed; test accuracy decides):")
+    for line in answers:
+        print(f"  {line}")
     if report_dir:
         print(f"Report: {report_dir / 'summary.md'} (and comparison_*.png, summary.csv)")
     shown_file = next((name for name in REPORT_PAGES if name in logged), "")
+    view = sweep_view_key(info.sweep_id) if report_dir else ""
     print(where_to_look(info.tracking_uri, info.experiment_id, info.parent_run_id,
-                        "sweep run", shown_file))  # fmt: skip
+                        "sweep run", shown_file, view))  # fmt: skip
