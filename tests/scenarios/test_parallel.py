@@ -8,6 +8,7 @@ repetition (4 TensorFlow starts at once) took 90-110 s on the 2-core development
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from augsweep.config.run_key import run_key
 from augsweep.tracking.tags import Tag
-from tests.helpers import ROOT, SMALL, run_cli
+from tests.helpers import ROOT, SMALL, compose_config, run_cli
+from tests.tracking.test_relaunch import HOLD_KEY
 
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "clean_loss", "clean_accuracy",
                  "gap")  # fmt: skip
@@ -228,4 +231,30 @@ def test_two_overlapping_sweeps_at_once_train_each_run_key_once(tmp_path):
     assert {r.info.status for r in jobs} == {"FINISHED"}
     both = "".join(outputs)
     assert both.count(": trained in") == 2, both[-3000:]
-    assert re.search(r"skipped: running elsewhere \(host \S+, pid \d+\)", both), both[-3000:]
+    # The other launch's job of each key: running elsewhere (the first still trains it) or
+    # skipped as finished (it was done), as the two launches' timing has it.
+    others = len(re.findall(r"skipped: running elsewhere \(host \S+, pid \d+\)", both))
+    assert others + both.count(": skipped (finished run") == 2, both[-3000:]
+
+
+@pytest.mark.slow
+def test_a_key_that_another_process_holds_is_skipped_as_running_elsewhere(tmp_path):
+    # Deterministic: the key's lock is held while the launch looks its key up.
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    overrides = [*SMALL, "trainer.epochs=1", f"tracking.uri={uri}"]
+    lock = tmp_path / "mlruns" / "checkpoints" / f"{run_key(compose_config(*overrides))}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_KEY, str(lock)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "None"  # it holds the lock
+        result = run_cli(str(ROOT / "train.py"), *overrides, f"hydra.run.dir={tmp_path}/run",
+                         cwd=tmp_path)  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"skipped: running elsewhere (host {os.uname().nodename}, pid {holder.pid})" in (
+        result.stdout
+    ), result.stdout[-3000:]
+    client = MlflowClient(uri)
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []

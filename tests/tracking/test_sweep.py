@@ -16,6 +16,7 @@ from scipy import stats as scipy_stats
 from augsweep.config.run_key import EXCLUDED
 from augsweep.metrics import SUMMARY, SUMMARY_STEP
 from augsweep.tracking import report
+from augsweep.tracking.sweep import metric_name
 from augsweep.tracking.tags import Tag
 from tests.helpers import ROOT, SMALL, run_cli, signal_at_epoch, sigterm_after_first_epoch
 from tests.helpers.imagefiles import good_folder, truncated_jpeg, write
@@ -371,3 +372,12 @@ def test_compositions_and_backends_sweep_with_readable_names(tmp_path):
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert "augment_preview.png" in artifacts
         assert run.data.tags["augment_backend"] == run.info.run_name.split("=")[-1]
+
+
+def test_a_groups_metric_name_is_one_mlflow_takes(tracking_uri):
+    name = metric_name("mean_final_gap", "flip,trainer.learning_rate=0.001,model.filters=[8,16]")
+    assert name == "mean_final_gap/flip trainer.learning_rate:0.001 model.filters:_8 16_"
+    client = MlflowClient(tracking_uri)  # a real store refuses "=" and "," in a name
+    run_id = client.create_run(client.create_experiment("names")).info.run_id
+    client.log_metric(run_id, name, 0.5, step=0)
+    assert client.get_run(run_id).data.metrics == {name: 0.5}

@@ -374,13 +374,22 @@ def _log_group_metrics(client, parent_run_id: str, analysis) -> None:
     for group in analysis.groups:
         for metric in COMPARED:
             if group.stats[metric].n:
-                values[f"mean_{metric}/{short_label(group)}"] = group.stats[metric].mean
+                values[metric_name(f"mean_{metric}", short_label(group))] = group.stats[metric].mean
     for comparison in analysis.comparisons:
         for result in comparison.paired:
             if result.diff.n:
-                values[f"diff_{result.metric}/{short_label(comparison.group)}"] = result.diff.mean
+                name = metric_name(f"diff_{result.metric}", short_label(comparison.group))
+                values[name] = result.diff.mean
     metrics = [Metric(key, value, now, SUMMARY_STEP) for key, value in values.items()]
     client.log_batch(parent_run_id, metrics=metrics)
+
+
+def metric_name(metric: str, group: str) -> str:
+    """``metric/group`` as MLflow takes a metric's name (letters, digits, ``_ - . : /`` and
+    spaces only): ``k=v`` as ``k:v``, groups' commas as spaces, anything else as ``_``
+    (``mean_final_gap/flip trainer.learning_rate:0.001``)."""
+    text = f"{metric}/{group.replace('=', ':').replace(',', ' ')}"
+    return "".join(c if c.isalnum() or c in "_-.:/ " else "_" for c in text)
 
 
 def _share_view(client, info: SweepInfo) -> None:
