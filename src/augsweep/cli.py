@@ -72,6 +72,8 @@ def run_job(cfg: DictConfig) -> float:
     start_clean()  # this process may have run another job (basic launcher, loky workers)
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if not multirun:  # SIGTERM from here on (TensorFlow still importing too): exit 130
+        interrupts.install()  # (a sweep's launching process installs it at its start)
     sweep = SweepInfo.read(Path(hydra_cfg.sweep.dir).absolute()) if multirun else None
     overrides = list(hydra_cfg.overrides.task)
     job = Job(

@@ -130,3 +130,26 @@ def test_a_refusal_is_said_once(tmp_path, override, code, message):
     assert result.returncode == code, result.stderr[-3000:]
     said = [line for line in (result.stdout + result.stderr).splitlines() if message in line]
     assert len(said) == 1 and said[0].startswith(f"augsweep: {message}"), said
+
+
+@pytest.mark.slow
+def test_sigterm_while_tensorflow_imports_exits_130_with_no_run(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *SMALL, f"tracking.uri={uri}",
+         f"hydra.run.dir={tmp_path}/run"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    before = ""
+    while not before.rstrip().endswith(": started") and process.poll() is None:
+        before += process.stdout.readline()  # "run ...: started": TensorFlow's import next
+    process.send_signal(signal.SIGTERM)
+    output = before + process.communicate(timeout=120)[0]
+    assert process.returncode == 130, output[-3000:]
+    assert "Traceback" not in output and ": killed after" in output
+    client = MlflowClient(uri)
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
