@@ -18,6 +18,15 @@ def private_cache_dir(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def mlflow_http_settings(monkeypatch):
+    """``check_store`` sets MLflow's HTTP retry limits in os.environ: unset for the test,
+    restored after it."""
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
 def tracking_uri(tmp_path) -> str:
     return f"sqlite:///{tmp_path}/mlruns/mlflow.db"
 

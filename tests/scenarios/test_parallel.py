@@ -100,22 +100,16 @@ def start_together(tmp_path: Path, seeds: range) -> list[subprocess.Popen]:
     """``python train.py seed=N`` for each seed, all started at once on one new store."""
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     args = [*SMALL, "trainer.epochs=1", f"tracking.uri={uri}"]
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "train.py"),
-                *args,
-                f"seed={seed}",
-                f"hydra.run.dir={tmp_path}/run{seed}",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
-        for seed in seeds
-    ]
+    return [start_train(tmp_path, *args, f"seed={seed}", f"hydra.run.dir={tmp_path}/run{seed}")
+            for seed in seeds]  # fmt: skip
+
+
+def start_train(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """``python train.py ARGS`` started in ``tmp_path``, its output (both streams) piped."""
+    command = [sys.executable, str(ROOT / "train.py"), *args]
+    return subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 @pytest.mark.slow
@@ -202,24 +196,10 @@ def test_two_overlapping_sweeps_at_once_train_each_run_key_once(tmp_path):
     checkpoint). Now the second finds the key locked and says where it runs."""
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "train.py"),
-                "-m",
-                *SMALL,
-                "seed=0,1",
-                "trainer.epochs=1",
-                f"tracking.uri={uri}",
-                f"hydra.sweep.dir={tmp_path}/sweep{n}",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )  # fmt: skip
+        start_train(tmp_path, "-m", *SMALL, "seed=0,1", "trainer.epochs=1",
+                    f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep{n}")
         for n in range(2)
-    ]
+    ]  # fmt: skip
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-3000:]

@@ -14,15 +14,7 @@ from augsweep.tracking.probe import StoreUnavailable, check_store
 from tests.helpers.server import free_port
 from tests.helpers.stub_server import stub_server
 
-# check_store sets MLflow's HTTP retry limits in os.environ: restored after each test.
-MLFLOW_HTTP_SETTINGS = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
-                        "MLFLOW_HTTP_REQUEST_TIMEOUT")  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def restore_mlflow_http_settings(monkeypatch):
-    for name in MLFLOW_HTTP_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("mlflow_http_settings")
 
 
 @pytest.mark.parametrize(

@@ -286,14 +286,18 @@ def test_a_refused_job_logs_no_run_and_the_sweep_is_failed(tmp_path):
     assert "job 2/2 trainer.batch_size=-1: failed" in output and "Traceback" not in output
 
 
+def statuses(uri: str) -> dict[str, str]:
+    """Every run's status, by name (``sweep`` for the parent)."""
+    runs = MlflowClient(uri).search_runs(["1"])
+    return {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
+
+
 def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlruns/mlflow.db"
     args = ["train.py", "-m", *SMALL, "trainer.epochs=500", "augment=none,flip",
             f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
     returncode, output = sigterm_after_first_epoch(args, uri)
-    runs = MlflowClient(uri).search_runs(["1"])
-    statuses = {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
-    assert (returncode, statuses) == (
+    assert (returncode, statuses(uri)) == (
         130,
         {"sweep": "KILLED", "augment=none": "KILLED"},
     ), output[-3000:]
@@ -309,9 +313,7 @@ def test_two_ctrl_c_50_ms_apart_still_close_every_run_and_report(tmp_path):
     args = ["train.py", "-m", *SMALL, "trainer.epochs=500", "augment=none,flip,flip_rot_zoom",
             f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/sweep"]  # fmt: skip
     returncode, output = signal_at_epoch(args, uri, signal.SIGINT, again_after_s=0.05)
-    runs = MlflowClient(uri).search_runs(["1"])
-    statuses = {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
-    assert (returncode, statuses) == (
+    assert (returncode, statuses(uri)) == (
         130,
         {"sweep": "KILLED", "augment=none": "KILLED"},
     ), output[-3000:]

@@ -14,15 +14,7 @@ from augsweep.tracking.sync import prepare_store, replay_for_launch
 from tests.helpers.server import free_port
 from tests.helpers.stub_server import stub_server
 
-MLFLOW_HTTP_SETTINGS = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
-                        "MLFLOW_HTTP_REQUEST_TIMEOUT")  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def restore_mlflow_http_settings(monkeypatch):
-    """check_store sets MLflow's HTTP retry limits in os.environ: restored after each test."""
-    for name in MLFLOW_HTTP_SETTINGS:
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("mlflow_http_settings")
 
 
 def spool(cache_dir: Path, uri: str, run_id: str) -> Path:

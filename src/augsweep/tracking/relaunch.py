@@ -45,7 +45,7 @@ from mlflow.tracking import MlflowClient
 from augsweep.errors import DIVERGED_PREFIX, DiskFull, InputError, no_space
 from augsweep.outcomes import Outcome
 from augsweep.tracking.store import boot_id
-from augsweep.tracking.tags import Tag
+from augsweep.tracking.tags import Tag, job_records
 
 
 class DivergedBefore(InputError):
@@ -339,11 +339,6 @@ def reap_jobs(
 
 def _started_records(parent: Run) -> list[tuple[int, dict]]:
     """The job records of a sweep's parent run that say ``started``, by job number."""
-    found = []
-    for name, value in parent.data.tags.items():
-        num = name.removeprefix(Tag.JOB_RECORD)
-        if name.startswith(Tag.JOB_RECORD) and num.isdigit():
-            record = json.loads(value)
-            if record.get("outcome") == Outcome.STARTED:
-                found.append((int(num), record))
-    return sorted(found, key=lambda item: item[0])
+    records = job_records(parent.data.tags)
+    return [(num, records[num]) for num in sorted(records)
+            if records[num].get("outcome") == Outcome.STARTED]  # fmt: skip

@@ -18,7 +18,6 @@ baseline group seed by seed (:mod:`.stats`). A sweep builds its report when it e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from augsweep.tracking.report_files import (  # noqa: F401  (the report's names,
     build_report,
     verdict_markdown,
 )
-from augsweep.tracking.tags import Tag
+from augsweep.tracking.tags import Tag, job_records
 from augsweep.tracking.uri import DEFAULT_EXPERIMENT
 
 
@@ -155,11 +154,7 @@ def job_table(parent_tags: dict[str, str], names: Sequence[str] = ()) -> list[di
         One dict per job: ``job`` (0-based), ``name``, ``overrides`` (one string),
         ``override_list``, ``outcome``, ``run_id``, ``detail``, ``error``, ``seconds``.
     """
-    records = {
-        int(name.removeprefix(Tag.JOB_RECORD)): json.loads(value)
-        for name, value in parent_tags.items()
-        if name.startswith(Tag.JOB_RECORD) and name.removeprefix(Tag.JOB_RECORD).isdigit()
-    }
+    records = job_records(parent_tags)
     table = []
     for num in range(max(len(names), max(records, default=-1) + 1)):
         record = records.get(num, {"outcome": Outcome.NOT_STARTED})

@@ -100,17 +100,16 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
             would train, then fail to log its files.
     """
     with store_lock(client.tracking_uri):
-        experiment_id = _ensure_experiment(client, name)
-    _check_artifacts_reachable(client, name, experiment_id)
-    return experiment_id
+        return _ensure_experiment(client, name)
 
 
-def _check_artifacts_reachable(client: MlflowClient, name: str, experiment_id: str) -> None:
-    location = client.get_experiment(experiment_id).artifact_location or ""
+def _check_artifacts_reachable(client: MlflowClient, experiment) -> None:
+    """An existing experiment's artifacts can be written through ``client``."""
+    location = experiment.artifact_location or ""
     if location.startswith("mlflow-artifacts:") and not uris.is_http(client.tracking_uri):
         raise ArtifactsOutOfReach(
-            f"experiment {name!r} was created through a tracking server, which keeps its "
-            f"artifacts ({location}): log to it with tracking=server (`make server`), or "
+            f"experiment {experiment.name!r} was created through a tracking server, which keeps "
+            f"its artifacts ({location}): log to it with tracking=server (`make server`), or "
             "choose another tracking.experiment for local runs"
         )
 
@@ -128,6 +127,7 @@ def _ensure_experiment(client: MlflowClient, name: str) -> str:
             experiment = client.get_experiment_by_name(name)
             if experiment is None:
                 raise
+    _check_artifacts_reachable(client, experiment)  # a new one's: beside the store (ours)
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
     if Tag.EXPERIMENT_KIND not in experiment.tags:  # made before augsweep set it

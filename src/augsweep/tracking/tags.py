@@ -1,7 +1,13 @@
-"""The names of the MLflow tags augsweep sets and reads, spelled here only.
+"""The names of the MLflow tags augsweep sets and reads, spelled here only, and the job
+records a sweep's parent run holds under them (:func:`job_records`).
 
 No MLflow import: the command line and Hydra's callbacks read these before anything heavy.
 """
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
 
 
 class Tag:
@@ -44,3 +50,14 @@ class Tag:
     JIT_COMPILE = "augsweep.jit_compile"  # "on: ..." or "off: ..." and why
     COMPUTE_DTYPE = "augsweep.compute_dtype"  # the body's compute dtype: float32 or float16
     FEATURE_CACHE = "augsweep.feature_cache"  # "on: N splits computed, M read" or "off: why"
+
+
+def job_records(tags: Mapping[str, str]) -> dict[int, dict]:
+    """The job records of a sweep's parent run (its ``augsweep.job.<num>`` tags, JSON), by
+    job number."""
+    records = {}
+    for name, value in tags.items():
+        num = name.removeprefix(Tag.JOB_RECORD)
+        if name.startswith(Tag.JOB_RECORD) and num.isdigit():
+            records[int(num)] = json.loads(value)
+    return records
