@@ -52,7 +52,7 @@ def test_one_run_logs_params_tags_curves_artifacts_and_model(small_cfg, tracking
     summary = train(cfg).summary
     client, run = only_run(tracking_uri)
 
-    assert run.info.status == "FINISHED" and run.info.run_name == "augment=flip_rot_zoom"
+    assert run.info.status == "FINISHED" and run.info.run_name == "flip_rot_zoom"
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     assert {k: tags[k] for k in ("augment", "dataset", "model")} == {
         "augment": "flip_rot_zoom",
@@ -112,7 +112,7 @@ def test_logged_model_reloads_and_matches_the_logged_validation_accuracy(small_c
     (logged,) = mlflow.search_logged_models(
         experiment_ids=[run.info.experiment_id], output_format="list"
     )
-    assert logged.name == "augment=flip_rot_zoom" and logged.source_run_id == run.info.run_id
+    assert logged.name == "flip_rot_zoom" and logged.source_run_id == run.info.run_id
     # The model is the best validation epoch's (the one tested) and carries that epoch's
     # metrics and the run's summary, not epoch 0's.
     carried = {m.key: m for m in logged.metrics}

@@ -33,11 +33,12 @@ from omegaconf import DictConfig
 
 from augsweep import interrupts, metrics
 from augsweep.config.checks import is_option, validate
+from augsweep.config.run_key import EXCLUDED
 from augsweep.config.schema import FolderConfig
 from augsweep.data.preflight import check_layout
 from augsweep.errors import first_line, is_input_error, unwrap
 from augsweep.outcomes import Outcome
-from augsweep.overrides import override_key
+from augsweep.overrides import is_under, run_label
 from augsweep.paths import resolve_path
 from augsweep.resources import gpu_slot
 from augsweep.tracking.sweep import SweepInfo, record_job
@@ -241,31 +242,11 @@ def describe(outcome: Outcome, fields: dict, summary: dict) -> str:
 
 
 def run_name(overrides: list[str], sweep: SweepInfo | None, cfg: DictConfig) -> str:
-    """A run's name: the job's swept overrides in a sweep, else all of its overrides."""
-    shown = sweep.swept_overrides(overrides) if sweep else overrides
-    return ",".join(readable_overrides(shown, cfg.augment.name)) or "defaults"
-
-
-def readable_overrides(overrides: list[str], augment_name: str) -> list[str]:
-    """Show a composition by its name rather than its list of techniques.
-
-    ``["augment=compose", "augment.use=[flip,rotation]", "seed=1"]`` becomes
-    ``["augment=flip+rotation", "seed=1"]``; overrides without ``augment.use`` are kept.
-
-    Args:
-        overrides: Hydra overrides of the job, ``key=value``.
-        augment_name: The resolved ``augment.name``.
-
-    Returns:
-        The overrides to show in the run name.
+    """A run's name: its policy, then the job's swept overrides in a sweep, else its overrides
+    of the experiment (not where it is logged or run: :data:`~augsweep.config.run_key.EXCLUDED`).
     """
-    keys = [override_key(item) for item in overrides]
-    if "augment.use" not in keys:
-        return list(overrides)
-    shown = []
-    for item, key in zip(overrides, keys, strict=True):
-        if key == "augment.use":
-            shown.append(f"augment={augment_name}")
-        elif key != "augment":
-            shown.append(item)
-    return shown
+    if sweep:
+        shown = sweep.swept_overrides(overrides)
+    else:
+        shown = [o for o in overrides if not any(is_under(o, key) for key in EXCLUDED)]
+    return run_label(overrides, shown, policy=cfg.augment.name)

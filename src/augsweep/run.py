@@ -117,7 +117,7 @@ def train(
     Args:
         cfg: The composed config (``conf/config.yaml``).
         sweep: The sweep this run belongs to; nests the run under the sweep's parent run.
-        run_name: MLflow run name; defaults to ``augment=<policy>``.
+        run_name: MLflow run name; defaults to the policy's name.
         job: The job's number in its sweep (tag ``augsweep.job``).
         extra_tags: More tags of the run, e.g. its GPU (``augsweep.gpu``); set again when
             a run is resumed.
@@ -176,7 +176,7 @@ def train_checked(
             store.tracked_run(
                 client,
                 experiment_id,
-                run_name or f"augment={cfg.augment.name}",
+                run_name or cfg.augment.name,
                 tags,
                 parent_run_id=parent_id,
                 run_id=resume_id,

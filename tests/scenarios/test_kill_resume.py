@@ -78,10 +78,10 @@ def test_a_sweep_killed_in_its_second_job_resumes_it_in_the_same_run(tmp_path, s
     assert "3 jobs: trained 1, resumed 1, skipped 1" in again.stdout
     client, parents, runs = runs_by_name(uri)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    assert sorted(runs) == ["augment=flip", "augment=flip_rot_zoom", "augment=none"]
-    assert runs["augment=flip"].info.run_id == cut.info.run_id  # the same run, resumed
-    assert runs["augment=flip"].data.tags[Tag.RESUMED] == str(done)
-    assert "error" not in runs["augment=flip"].data.tags
+    assert sorted(runs) == ["flip", "flip_rot_zoom", "none"]
+    assert runs["flip"].info.run_id == cut.info.run_id  # the same run, resumed
+    assert runs["flip"].data.tags[Tag.RESUMED] == str(done)
+    assert "error" not in runs["flip"].data.tags
     assert_complete(client, runs)
     assert not list((tmp_path / "mlruns" / "checkpoints").iterdir())  # removed when done
     if sig == signal.SIGKILL:
@@ -108,8 +108,8 @@ def assert_relaunch_trains_nothing(tmp_path, args: list[str], uri: str, before: 
     assert "3 jobs: skipped 3" in third.stdout
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     for policy in ("none", "flip", "flip_rot_zoom"):
-        assert f"| augment={policy} | {policy} | 0 | FINISHED |" in summary
-        assert f"| augment={policy} | skipped |" in summary
+        assert f"| {policy} | {policy} | 0 | FINISHED |" in summary
+        assert f"| {policy} | skipped |" in summary
 
 
 def assert_same_as_uninterrupted(tmp_path, client: MlflowClient, run_id: str) -> None:
@@ -191,28 +191,28 @@ def test_a_scheduled_sweep_killed_outright_is_reaped_and_said_at_the_top_of_the_
         first.wait()
     client, parents, runs = runs_by_name(uri)
     (parent,) = parents
-    assert parent.info.status == "RUNNING" and runs["augment=none"].info.status == "RUNNING"
+    assert parent.info.status == "RUNNING" and runs["none"].info.status == "RUNNING"
     sweep_id = parent.data.tags[Tag.SWEEP_ID]
 
     second = subprocess.Popen(schedule, cwd=tmp_path)
     try:
-        wait_until(lambda: log_text(tmp_path).count("job 1/2 augment=none: started") == 2)
+        wait_until(lambda: log_text(tmp_path).count("job 1/2 none: started") == 2)
         second.send_signal(signal.SIGTERM)  # forwarded: the sweep stops, KILLED, reported
         assert second.wait(timeout=120) == 130
     finally:
         second.kill()
     log = log_text(tmp_path)
-    top = log[log.rindex("augsweep.schedule: start pid") : log.rindex("job 1/2 augment=none: st")]
+    top = log[log.rindex("augsweep.schedule: start pid") : log.rindex("job 1/2 none: st")]
     assert f"the previous launch, pid {first.pid} on " in top
-    job_run = runs["augment=none"].info.run_id
+    job_run = runs["none"].info.run_id
     assert f"reaped run {job_run} (augment=none): left RUNNING by a dead process" in top
     assert f"reaped run {parent.info.run_id} (sweep {sweep_id}): left RUNNING" in top
-    assert f"reaped job 1 augment=none of sweep {sweep_id}: left started by a dead process" in top
+    assert f"reaped job 1 none of sweep {sweep_id}: left started by a dead process" in top
     assert f"relaunch of sweep {sweep_id}: finished runs are skipped, killed ones resumed" in top
-    assert "  resumes job 1 augment=none (killed in its last launch: its process died" in top
-    assert "  starts job 2 augment=flip (not started in its last launch)" in top
+    assert "  resumes job 1 none (killed in its last launch: its process died" in top
+    assert "  starts job 2 flip (not started in its last launch)" in top
     _, _, runs = runs_by_name(uri)
-    assert runs["augment=none"].info.run_id == job_run  # resumed in the same run
+    assert runs["none"].info.run_id == job_run  # resumed in the same run
     assert {run.info.status for run in runs.values()} == {"KILLED"}
 
 

@@ -112,9 +112,9 @@ def test_a_process_per_job_sweep_nests_every_job_and_builds_the_report(tmp_path)
     assert result.returncode == 0, result.stderr[-3000:] + job_logs(tmp_path)[-3000:]
     assert parent.info.status == "FINISHED"
     assert sorted((r.info.run_name, r.info.status) for r in children) == [
-        ("augment=flip", "FINISHED"),
-        ("augment=flip_rot_zoom", "FINISHED"),
-        ("augment=none", "FINISHED"),
+        ("flip", "FINISHED"),
+        ("flip_rot_zoom", "FINISHED"),
+        ("none", "FINISHED"),
     ]
     for run in children:
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -126,7 +126,7 @@ def test_a_process_per_job_sweep_nests_every_job_and_builds_the_report(tmp_path)
     # Each job ran in a process of its own, which read sweep.json and logged its lines.
     logs = job_logs(tmp_path)
     for num, policy in enumerate(("none", "flip", "flip_rot_zoom"), start=1):
-        assert f"job {num}/3 augment={policy}: trained in" in logs
+        assert f"job {num}/3 {policy}: trained in" in logs
 
 
 @pytest.mark.slow
@@ -142,13 +142,13 @@ def test_a_process_per_job_failing_job_lets_the_other_finish_and_exits_nonzero(t
     )
     assert result.returncode == 1, result.stderr[-3000:]
     assert sorted((r.info.run_name, r.info.status) for r in children) == [
-        ("dataset.path=good", "FINISHED")
+        ("none,dataset.path=good", "FINISHED")
     ], job_logs(tmp_path)[-3000:]
     assert parent.info.status == "FAILED"
     summary = (tmp_path / "sweep" / "summary.md").read_text()
-    assert "| 2 | dataset.path=bad | failed |  | DatasetError: " in summary
+    assert "| 2 | none,dataset.path=bad | failed |  | DatasetError: " in summary
     assert "jobs: trained 1, failed 1" in result.stdout
-    assert "job 2 dataset.path=bad: failed: DatasetError" in result.stdout
+    assert "job 2 none,dataset.path=bad: failed: DatasetError" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -176,8 +176,8 @@ def test_a_job_killed_mid_run_is_reported_after_the_others_finish(tmp_path):
     statuses = {r.data.tags.get(Tag.ROLE, r.info.run_name): r.info.status for r in runs}
     assert statuses == {
         "sweep": "KILLED",
-        "trainer.epochs=400": "KILLED",
-        "trainer.epochs=3": "FINISHED",
+        "none,trainer.epochs=400": "KILLED",
+        "none,trainer.epochs=3": "FINISHED",
     }, output[-3000:]
     assert "jobs: trained 1, killed 1" in output
-    assert "job 1 trainer.epochs=400: killed: its process ended mid-job" in output
+    assert "job 1 none,trainer.epochs=400: killed: its process ended mid-job" in output

@@ -63,7 +63,7 @@ def test_a_killed_worker_costs_only_its_job_and_a_relaunch_resumes_it(tmp_path):
     args, db = sweep_args(tmp_path, "trainer.epochs=12", "seed=0,1,2")
     process = start(args, tmp_path / "sweep.log")
     try:
-        (killed,) = pids_once_training(process, db, ["seed=0"])
+        (killed,) = pids_once_training(process, db, ["none,seed=0"])
         os.kill(killed, signal.SIGKILL)
         killed_at = time.time()
         assert process.wait(timeout=180) == 1
@@ -71,26 +71,26 @@ def test_a_killed_worker_costs_only_its_job_and_a_relaunch_resumes_it(tmp_path):
         process.kill()
     output = (tmp_path / "sweep.log").read_text()
     parent, runs = runs_by_name(db)
-    expected = {"seed=0": "KILLED", "seed=1": "FINISHED", "seed=2": "FINISHED"}
+    expected = {"none,seed=0": "KILLED", "none,seed=1": "FINISHED", "none,seed=2": "FINISHED"}
     assert {name: run.info.status for name, run in runs.items()} == expected, output[-3000:]
-    assert runs["seed=1"].info.end_time / 1000 > killed_at  # it was in flight, and went on
-    assert not runs["seed=1"].data.tags[Tag.OWNER].endswith(f":{killed}")  # another worker
+    assert runs["none,seed=1"].info.end_time / 1000 > killed_at  # it was in flight, and went on
+    assert not runs["none,seed=1"].data.tags[Tag.OWNER].endswith(f":{killed}")  # another worker
     assert parent.info.status == "KILLED"
-    assert f"job 1/3 seed=0: killed: {OOM}" in output
+    assert f"job 1/3 none,seed=0: killed: {OOM}" in output
     assert "3 jobs: trained 2, killed 1" in output
-    assert f"  job 1 seed=0: killed: {OOM}" in output
-    cut = runs["seed=0"].info.run_id
+    assert f"  job 1 none,seed=0: killed: {OOM}" in output
+    cut = runs["none,seed=0"].info.run_id
     for name in REPORT_FILES:
         assert (tmp_path / "sweep" / name).exists(), name
     summary = (tmp_path / "sweep" / "summary.md").read_text()
-    assert f"| 1 | seed=0 | killed | {cut} | {OOM} |" in summary
+    assert f"| 1 | none,seed=0 | killed | {cut} | {OOM} |" in summary
 
     again = run_cli(*args, cwd=tmp_path, timeout=300)
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
-    assert "seed=0: resumed from epoch" in again.stdout
+    assert "none,seed=0: resumed from epoch" in again.stdout
     assert "3 jobs: resumed 1, skipped 2" in again.stdout
     parent, runs = runs_by_name(db)
-    assert runs["seed=0"].info.run_id == cut and runs["seed=0"].info.status == "FINISHED"
+    assert runs["none,seed=0"].info.run_id == cut and runs["none,seed=0"].info.status == "FINISHED"
     assert parent.info.status == "FINISHED"
 
 
@@ -124,7 +124,7 @@ def test_workers_of_a_sweep_killed_with_sigkill_end_their_runs_and_exit(tmp_path
     process = start(args, tmp_path / "sweep.log")
     started = []
     try:
-        workers = pids_once_training(process, db, ["seed=0", "seed=1"])
+        workers = pids_once_training(process, db, ["none,seed=0", "none,seed=1"])
         started = children(process.pid)
         assert set(workers) <= set(started)
         process.send_signal(signal.SIGKILL)
@@ -141,6 +141,6 @@ def test_workers_of_a_sweep_killed_with_sigkill_end_their_runs_and_exit(tmp_path
                 os.kill(pid, signal.SIGKILL)
     _, runs = runs_by_name(db)
     assert {name: run.info.status for name, run in runs.items()} == {
-        "seed=0": "KILLED",
-        "seed=1": "KILLED",
+        "none,seed=0": "KILLED",
+        "none,seed=1": "KILLED",
     }, (tmp_path / "sweep.log").read_text()[-3000:]

@@ -62,7 +62,7 @@ def test_eight_joblib_jobs_on_a_new_sqlite_store(tmp_path):
     assert parent.info.status == "FINISHED"
     assert len(jobs) == 8 and {r.info.status for r in jobs} == {"FINISHED"}
     assert {r.data.tags[Tag.PARENT] for r in jobs} == {parent.info.run_id}
-    assert sorted(r.info.run_name for r in jobs) == [f"seed={n}" for n in range(8)]
+    assert sorted(r.info.run_name for r in jobs) == [f"none,seed={n}" for n in range(8)]
     for run in jobs:
         for key in EPOCH_METRICS:  # nothing lost, nothing twice
             steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, key))
@@ -81,8 +81,8 @@ def test_a_failed_joblib_job_fails_the_sweep_after_the_others_and_the_report(tmp
     assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
     _, parent, jobs = parent_and_jobs(uri)
     runs = {r.info.run_name: r for r in jobs}
-    assert runs["trainer.learning_rate=0.001"].info.status == "FINISHED"
-    assert runs["trainer.learning_rate=1000000.0"].info.status == "FAILED"
+    assert runs["none,trainer.learning_rate=0.001"].info.status == "FINISHED"
+    assert runs["none,trainer.learning_rate=1000000.0"].info.status == "FAILED"
     assert parent.info.status == "FAILED"
     assert "2 jobs: trained 1, failed 1" in result.stdout
     assert "trainer.learning_rate=1000000.0" in (tmp_path / "sweep" / "summary.md").read_text()

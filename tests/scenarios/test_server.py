@@ -344,7 +344,7 @@ def test_a_server_blip_between_jobs_costs_no_job(tmp_path, private_cache_dir):
     try:
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("job 1/3 augment=none: trained"):
+            if line.startswith("job 1/3 none: trained"):
                 # Between jobs: held there while the server goes away, so that job 2
                 # starts against no server.
                 process.send_signal(signal.SIGSTOP)
@@ -358,14 +358,14 @@ def test_a_server_blip_between_jobs_costs_no_job(tmp_path, private_cache_dir):
         process.kill()
         server.stop()
     assert process.returncode == 0, output[-5000:]
-    waiting = f"job 2/3 augment=flip: the tracking server {server.uri} does not answer: waiting"
+    waiting = f"job 2/3 flip: the tracking server {server.uri} does not answer: waiting"
     assert waiting in output and "3 jobs: trained 3" in output, output[-5000:]
     assert (tmp_path / "sweep" / "summary.md").exists()
     # What the server stored, read from its store (no third start of the server).
     with contextlib.closing(sqlite3.connect(server.store / "mlflow.db")) as con:
         runs = dict(con.execute("SELECT name, status FROM runs").fetchall())
         (parent,) = con.execute("SELECT run_uuid FROM runs WHERE name LIKE 'sweep %'").fetchone()
-    assert sorted(runs)[:3] == ["augment=flip", "augment=flip_rot_zoom", "augment=none"]
+    assert sorted(runs)[:3] == ["flip", "flip_rot_zoom", "none"]
     assert list(runs.values()) == ["FINISHED"] * 4, runs  # the parent too
     logged = {path.name for path in server.store.glob(f"artifacts/*/{parent}/artifacts/*")}
     assert {"report.html", "summary.md"} <= logged

@@ -58,13 +58,13 @@ def test_sweep_nests_one_run_per_policy_and_seed_and_builds_the_report(tmp_path)
     sweep_id = parent.data.tags["sweep_id"]
     assert parent.info.status == "FINISHED"
     assert sorted(r.info.run_name for r in children) == sorted(
-        f"augment={p},seed={s}" for p in ("none", "flip_rot_zoom") for s in range(5)
+        f"{p},seed={s}" for p in ("none", "flip_rot_zoom") for s in range(5)
     )
     for run in children:
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert run.data.tags["sweep_id"] == sweep_id
-        assert run.data.tags["augment"] == run.info.run_name.split(",")[0].split("=")[1]
+        assert run.data.tags["augment"] == run.info.run_name.split(",")[0]
 
     sweep_dir = tmp_path / "sweep"
     assert {p.name for p in sweep_dir.iterdir()} >= REPORT_FILES | {"differences.png"}
@@ -257,12 +257,12 @@ def test_a_failing_job_does_not_stop_the_others_and_the_sweep_exits_nonzero(tmp_
     )
     assert result.returncode == 1, result.stderr[-3000:]
     assert sorted((r.info.run_name, r.info.status) for r in children) == [
-        ("dataset.path=good,augment=flip", "FINISHED"),
-        ("dataset.path=good,augment=none", "FINISHED"),
+        ("flip,dataset.path=good", "FINISHED"),
+        ("none,dataset.path=good", "FINISHED"),
     ], result.stderr[-3000:]
     assert parent.info.status == "FAILED"
     jobs = jobs_table(tmp_path)
-    for name in ("dataset.path=bad,augment=none", "dataset.path=bad,augment=flip"):
+    for name in ("none,dataset.path=bad", "flip,dataset.path=bad"):
         assert f"| {name} | failed |  | DatasetError: dataset.path={tmp_path / 'bad'}" in jobs
     assert f"{bad}: cannot be decoded" in result.stdout + result.stderr  # the full error
     assert "Traceback" not in result.stdout + result.stderr
@@ -275,15 +275,15 @@ def test_a_refused_job_logs_no_run_and_the_sweep_is_failed(tmp_path):
     result, _, parent, children = sweep(tmp_path, "trainer.batch_size=16,-1", "trainer.epochs=1")
     assert result.returncode == 1
     assert [(r.info.run_name, r.info.status) for r in children] == [
-        ("trainer.batch_size=16", "FINISHED")
+        ("none,trainer.batch_size=16", "FINISHED")
     ], result.stderr[-3000:]
     assert parent.info.status == "FAILED"
     jobs = jobs_table(tmp_path)
     assert (
-        "| 2 | trainer.batch_size=-1 | failed |  | invalid config: trainer.batch_size=-1: " in jobs
+        "| 2 | none,trainer.batch_size=-1 | failed |  | invalid config: trainer.batch_size=-1: " in jobs
     )
     output = result.stdout + result.stderr
-    assert "job 2/2 trainer.batch_size=-1: failed" in output and "Traceback" not in output
+    assert "job 2/2 none,trainer.batch_size=-1: failed" in output and "Traceback" not in output
 
 
 def statuses(uri: str) -> dict[str, str]:
@@ -299,11 +299,11 @@ def test_sigterm_during_a_sweep_leaves_no_run_running_and_still_reports(tmp_path
     returncode, output = sigterm_after_first_epoch(args, uri)
     assert (returncode, statuses(uri)) == (
         130,
-        {"sweep": "KILLED", "augment=none": "KILLED"},
+        {"sweep": "KILLED", "none": "KILLED"},
     ), output[-3000:]
     assert "Traceback" not in output
     jobs = jobs_table(tmp_path)
-    assert "| 1 | augment=none | killed |" in jobs and "| 2 | augment=flip | not started |" in jobs
+    assert "| 1 | none | killed |" in jobs and "| 2 | flip | not started |" in jobs
 
 
 def test_two_ctrl_c_50_ms_apart_still_close_every_run_and_report(tmp_path):
@@ -315,15 +315,15 @@ def test_two_ctrl_c_50_ms_apart_still_close_every_run_and_report(tmp_path):
     returncode, output = signal_at_epoch(args, uri, signal.SIGINT, again_after_s=0.05)
     assert (returncode, statuses(uri)) == (
         130,
-        {"sweep": "KILLED", "augment=none": "KILLED"},
+        {"sweep": "KILLED", "none": "KILLED"},
     ), output[-3000:]
-    assert "Traceback" not in output and "job 2/3 augment=flip: started" not in output
-    assert "job 2 augment=flip: not started" in output  # listed at the end
+    assert "Traceback" not in output and "job 2/3 flip: started" not in output
+    assert "job 2 flip: not started" in output  # listed at the end
     assert "augsweep: still stopping" in output  # the second Ctrl-C, noted and ignored
     jobs = jobs_table(tmp_path)
-    assert "| 1 | augment=none | killed |" in jobs
-    assert "| 2 | augment=flip | not started |" in jobs
-    assert "| 3 | augment=flip_rot_zoom | not started |" in jobs
+    assert "| 1 | none | killed |" in jobs
+    assert "| 2 | flip | not started |" in jobs
+    assert "| 3 | flip_rot_zoom | not started |" in jobs
 
 
 def jobs_table(tmp_path) -> str:
@@ -345,14 +345,14 @@ def test_a_sweep_over_augment_options_trains_each_once_and_reports_equal_ones_sk
     # `compose` with its empty default list is `none`: the same run key, so `none`, which
     # comes later, reports the run of `compose` instead of training it again.
     trained = [o for o in options if o != "none"]
-    assert sorted(r.info.run_name for r in children) == sorted(f"augment={o}" for o in trained)
-    compose = next(r for r in children if r.info.run_name == "augment=compose")
-    assert f"augment=none: skipped (finished run {compose.info.run_id})" in result.stdout
+    # Runs are named by the resolved policy: the empty composition is "none".
+    assert sorted(r.info.run_name for r in children) == ["mixup", "none", "randaugment"]
+    compose = next(r for r in children if r.info.run_name == "none")
+    assert f"job 2/4 none: skipped (finished run {compose.info.run_id})" in result.stdout
     assert f"jobs: trained {len(trained)}, skipped 1" in result.stdout
     for run in children:
-        option = run.info.run_name.split("=")[1]
         assert run.info.status == "FINISHED", run.info.run_name
-        assert run.data.tags["augment"] == ("none" if option == "compose" else option)
+        assert run.data.tags["augment"] == run.info.run_name
 
 
 def test_compositions_and_backends_sweep_with_readable_names(tmp_path):
@@ -366,7 +366,7 @@ def test_compositions_and_backends_sweep_with_readable_names(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     names = sorted((r.info.run_name, r.data.tags["augment"], r.info.status) for r in children)
     assert names == [
-        (f"augment={policy},augment.backend={backend}", policy, "FINISHED")
+        (f"{policy},augment.backend={backend}", policy, "FINISHED")
         for policy in ("flip+mixup", "flip+rotation")
         for backend in ("albumentations", "keras")
     ]

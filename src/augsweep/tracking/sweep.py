@@ -28,7 +28,7 @@ from omegaconf import DictConfig
 from augsweep import interrupts
 from augsweep.errors import EXIT_FAILED, InputError
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
-from augsweep.overrides import override_key
+from augsweep.overrides import override_key, run_label
 from augsweep.tracking.tags import Tag
 from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports
@@ -49,7 +49,7 @@ class SweepInfo:
         experiment_id: The MLflow experiment of the sweep.
         tracking_uri: The resolved tracking URI.
         swept_keys: Config keys that vary between the jobs; a job's run is named after
-            its values of these (``augment=flip``).
+            its policy and its values of these (``flip,seed=1``).
         jobs: Every job's overrides, by job number (empty when the sweeper is not
             Hydra's basic one, whose jobs are known only as they come).
         sweep_key: The sweep's key (tag ``sweep_key`` of the parent run).
@@ -72,8 +72,9 @@ class SweepInfo:
         return swept or list(job_overrides)
 
     def job_name(self, num: int) -> str:
-        """Job ``num``'s run name before it runs: its overrides of the swept keys."""
-        return ",".join(self.swept_overrides(list(self.jobs[num])))
+        """Job ``num``'s run name before it runs: its policy, then its swept overrides."""
+        job = list(self.jobs[num])
+        return run_label(job, self.swept_overrides(job))
 
     def write(self, sweep_dir: Path) -> Path:
         sweep_dir.mkdir(parents=True, exist_ok=True)
