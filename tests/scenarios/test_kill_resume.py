@@ -65,7 +65,7 @@ def test_a_sweep_killed_in_its_second_job_resumes_it_in_the_same_run(tmp_path, s
     code, output = signal_at_epoch(args, uri, sig, run=1, epochs=1)
     assert code == (-9 if sig == signal.SIGKILL else 130), output[-3000:]
     client, _, killed = runs_by_name(uri)
-    cut = killed["augment=flip"]
+    cut = killed["flip"]
     assert cut.info.status == ("RUNNING" if sig == signal.SIGKILL else "KILLED")
     done = len(steps(client, cut.info.run_id, "val_accuracy"))
     assert 1 <= done < EPOCHS
@@ -73,8 +73,8 @@ def test_a_sweep_killed_in_its_second_job_resumes_it_in_the_same_run(tmp_path, s
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     if sig == signal.SIGKILL:  # reaped before anything resumes
-        assert f"reaped run {cut.info.run_id} (augment=flip)" in again.stdout
-    assert f"augment=flip: resumed from epoch {done}" in again.stdout
+        assert f"reaped run {cut.info.run_id} (flip)" in again.stdout
+    assert f"flip: resumed from epoch {done}" in again.stdout
     assert "3 jobs: trained 1, resumed 1, skipped 1" in again.stdout
     client, parents, runs = runs_by_name(uri)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -136,7 +136,8 @@ def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-3000:]
     client, parents, runs = runs_by_name(uri)
-    diverged, fine = runs["trainer.learning_rate=1000000.0"], runs["trainer.learning_rate=0.001"]
+    high, low = "none,trainer.learning_rate=1000000.0", "none,trainer.learning_rate=0.001"
+    diverged, fine = runs[high], runs[low]
     assert diverged.info.status == "FAILED" and fine.info.status == "FINISHED"
     assert diverged.data.tags["error"] in (
         "diverged: loss is NaN at epoch 0",
@@ -147,7 +148,9 @@ def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert "| trainer.learning_rate=0.001 | 1 |" in summary  # per group: finished runs only
     assert "| trainer.learning_rate=1000000.0 | 0 | - |" in summary
-    assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+    assert (
+        f"- none,trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+    )
 
     # A relaunch does not train the diverged run again, and does not hide it either (a
     # nightly cron must keep flagging the sweep): the job fails with the run's error.
@@ -155,17 +158,20 @@ def test_a_diverging_job_fails_at_once_and_stays_out_of_the_means(tmp_path):
     assert again.returncode == 1, again.stdout[-3000:]
     error = f"{diverged.data.tags['error']} in run {diverged.info.run_id}: not trained again"
     (line,) = [line for line in again.stdout.splitlines() if line.startswith("job 1/2 ")][-1:]
-    assert line.startswith("job 1/2 trainer.learning_rate=1000000.0: failed after ")
+    assert line.startswith(f"job 1/2 {high}: failed after ")
     assert line.endswith(f" s: {error} (it would diverge again; rerun=true trains it again)")
     assert "2 jobs: skipped 1, failed 1" in again.stdout
     client, parents, runs = runs_by_name(uri)
     assert len(parents) == 1 and parents[0].info.status == "FAILED"
-    assert len(runs) == 2 and runs["trainer.learning_rate=1000000.0"].info.status == "FAILED"
+    assert len(runs) == 2 and runs[high].info.status == "FAILED"
     summary = (tmp_path / "sweep" / "summary.md").read_text()
     assert (
-        f"| trainer.learning_rate=1000000.0 | failed | {diverged.info.run_id} | {error}" in summary
+        f"| none,trainer.learning_rate=1000000.0 | failed | {diverged.info.run_id} | {error}"
+        in summary
     )
-    assert f"- trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+    assert (
+        f"- none,trainer.learning_rate=1000000.0 (FAILED: {diverged.data.tags['error']})" in summary
+    )
 
 
 @pytest.mark.slow
@@ -205,7 +211,7 @@ def test_a_scheduled_sweep_killed_outright_is_reaped_and_said_at_the_top_of_the_
     top = log[log.rindex("augsweep.schedule: start pid") : log.rindex("job 1/2 none: st")]
     assert f"the previous launch, pid {first.pid} on " in top
     job_run = runs["none"].info.run_id
-    assert f"reaped run {job_run} (augment=none): left RUNNING by a dead process" in top
+    assert f"reaped run {job_run} (none): left RUNNING by a dead process" in top
     assert f"reaped run {parent.info.run_id} (sweep {sweep_id}): left RUNNING" in top
     assert f"reaped job 1 none of sweep {sweep_id}: left started by a dead process" in top
     assert f"relaunch of sweep {sweep_id}: finished runs are skipped, killed ones resumed" in top

@@ -74,7 +74,7 @@ def test_sweep_nests_one_run_per_policy_and_seed_and_builds_the_report(tmp_path)
     table = (sweep_dir / "summary.md").read_text()
     page = re.sub(r"<td [^>]*>", "<td>", (sweep_dir / "report.html").read_text())  # no class
     for policy in ("none", "flip_rot_zoom"):
-        assert f"| augment={policy},seed=0 | {policy} | 0 | FINISHED |" in table
+        assert f"| {policy},seed=0 | {policy} | 0 | FINISHED |" in table
     assert f"Report: {sweep_dir}/summary.md" in result.stdout
     for cells in expected_statistics(children):
         assert " | ".join(cells) in table
@@ -280,7 +280,8 @@ def test_a_refused_job_logs_no_run_and_the_sweep_is_failed(tmp_path):
     assert parent.info.status == "FAILED"
     jobs = jobs_table(tmp_path)
     assert (
-        "| 2 | none,trainer.batch_size=-1 | failed |  | invalid config: trainer.batch_size=-1: " in jobs
+        "| 2 | none,trainer.batch_size=-1 | failed |  | invalid config: trainer.batch_size=-1: "
+        in jobs
     )
     output = result.stdout + result.stderr
     assert "job 2/2 none,trainer.batch_size=-1: failed" in output and "Traceback" not in output
