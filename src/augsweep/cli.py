@@ -31,7 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from augsweep import interrupts, metrics
+from augsweep import console, interrupts, metrics
 from augsweep.config.checks import is_option, validate
 from augsweep.config.schema import FolderConfig
 from augsweep.data.preflight import check_layout
@@ -40,7 +40,7 @@ from augsweep.outcomes import Outcome
 from augsweep.overrides import override_key
 from augsweep.paths import resolve_path
 from augsweep.resources import gpu_slot
-from augsweep.tracking.sweep import SweepInfo, record_job
+from augsweep.tracking.sweep import SweepInfo, record_job, sweep_progress
 from augsweep.tracking.sync import prepare_store
 from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports, start_clean
@@ -70,6 +70,7 @@ def run_job(cfg: DictConfig) -> float:
     if interrupts.stopping():  # a signal came during the last job: this one does not start
         raise SystemExit(EXIT_INTERRUPTED)
     start_clean()  # this process may have run another job (basic launcher, loky workers)
+    console.quiet_library_lines()  # MLflow's "Creating initial MLflow database tables"
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if not multirun:  # SIGTERM from here on (TensorFlow still importing too): exit 130
@@ -149,11 +150,13 @@ def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):
         print(f"{job.label}: {message}", flush=True)
 
     with gpu_slot(cfg.resources, on_wait=waiting) as slot:
+        console.quiet_native_logs()  # TensorFlow's start-up chatter, at import and after
         with frozen_imports():  # TensorFlow: only once the config is good
             from augsweep.run import train_checked
 
         # validated above (run_job), before TensorFlow was imported
-        return train_checked(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
+        return train_checked(cfg, sweep=sweep, run_name=job.name, job=job.num,
+                             extra_tags=slot.tags, label=job.label)  # fmt: skip
 
 
 def _refuse(error: Exception) -> None:
@@ -210,6 +213,10 @@ class Job:
         # fails to print, and its record must not stay `started`.
         self._record(outcome=outcome, **fields)
         print(line, flush=True)
+        if self.sweep is not None and outcome is not Outcome.KILLED:
+            progress = sweep_progress(self.sweep)  # read back: jobs of other processes too
+            if progress:
+                print(progress, flush=True)
 
     def _record(self, **fields) -> None:
         if self.sweep is not None:
