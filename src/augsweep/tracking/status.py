@@ -78,13 +78,16 @@ class JobCounts:
         """Jobs not ended: running or not started."""
         return self.running + self.not_started
 
-    def eta_s(self, running_left_s: Sequence[float] = ()) -> float | None:
+    def eta_s(
+        self, running_left_s: Sequence[float] = (), per_job_guess: float | None = None
+    ) -> float | None:
         """Seconds until the sweep ends: what its running jobs have left (``running_left_s``,
-        else a whole job each), then a mean trained job's time per job not started, spread
-        over as many jobs at once as run now. None before any job was timed."""
-        if not self.job_seconds:
+        else a whole job each), then a mean trained job's time (before any: ``per_job_guess``,
+        a running job's epochs times its epoch's time) per job not started, spread over as
+        many jobs at once as run now. None when nothing was timed yet."""
+        per_job = statistics.fmean(self.job_seconds) if self.job_seconds else per_job_guess
+        if per_job is None:
             return None
-        per_job = statistics.fmean(self.job_seconds)
         running = list(running_left_s) or [per_job] * self.running
         at_once = max(1, self.running)
         return (sum(running) + per_job * self.not_started) / at_once
@@ -135,6 +138,12 @@ class RunningJob:
         if self.epochs is None or self.epochs_done is None or self.seconds_per_epoch is None:
             return None
         return max(0, self.epochs - self.epochs_done) * self.seconds_per_epoch
+
+    def total_s(self) -> float | None:
+        """The whole job's training time, as its epochs so far say."""
+        if self.epochs is None or self.seconds_per_epoch is None:
+            return None
+        return self.epochs * self.seconds_per_epoch
 
     def text(self) -> str:
         """``job 6 augment=flip,seed=0: epoch 7/30, 0.9 s/epoch, last heartbeat 3 s ago, ETA
@@ -215,7 +224,9 @@ def sweep_text(client, parent, stale_after_s: float) -> str:
     planned = f"{counts.planned} jobs" if counts.planned else "jobs"
     summary = f"  {planned}: {counts.text()}"
     live = [job for job in jobs if job.alive]
-    eta = counts.eta_s([job.left_s() or 0.0 for job in live]) if sweep_alive else None
+    guesses = [job.total_s() for job in live if job.total_s() is not None]
+    guess = statistics.fmean(guesses) if guesses else None
+    eta = counts.eta_s([job.left_s() or 0.0 for job in live], guess) if sweep_alive else None
     if eta is not None and counts.left:
         summary += f"; ETA {duration(eta)}"
     lines.append(summary)
