@@ -72,7 +72,10 @@ def quiet_native_logs() -> None:
         return
     _installed = True
     sys.stderr.flush()
-    original = os.dup(2)
+    try:
+        original = os.dup(2)
+    except OSError:  # no descriptor 2 (a daemon started without one): nothing to filter
+        return
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
