@@ -152,6 +152,7 @@ def test_progress_says_every_epoch_with_its_eta():
     assert "loss 0.91  val 0.64  gap -0.12" in lines[0]
     assert all(" s/epoch  ETA " in line for line in lines)
     assert lines[-1].endswith("ETA 0 s")
+    assert " ETA at most " in lines[0]  # the first epoch compiles too: an upper bound
 
 
 def test_progress_of_short_epochs_says_the_first_and_the_last():

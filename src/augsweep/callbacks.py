@@ -181,14 +181,18 @@ class EpochProgress(keras.callbacks.Callback):
         return sum(times) / len(times)
 
     def line(self, epoch: int, logs: Mapping) -> str:
-        """``epoch 7/15  loss 0.91  val 0.64  gap 0.12  4.3 s/epoch  ETA 34 s``."""
+        """``epoch 7/15  loss 0.91  val 0.64  gap 0.12  4.3 s/epoch  ETA 34 s`` (after the
+        first epoch: ``ETA at most ...``)."""
         shown = [f"epoch {epoch + 1}/{self.epochs}"]
         for key, name in (("loss", "loss"), ("val_accuracy", "val"), ("gap", "gap")):
             if key in logs:
                 shown.append(f"{name} {float(logs[key]):.2f}")
         per_epoch = self.seconds_per_epoch()
         shown.append(f"{per_epoch:.1f} s/epoch")
-        shown.append(f"ETA {duration(per_epoch * (self.epochs - epoch - 1))}")
+        left = per_epoch * (self.epochs - epoch - 1)
+        # The first epoch also traces and compiles: an ETA from it alone is an upper bound.
+        bound = "at most " if len(self.times) == 1 and left else ""
+        shown.append(f"ETA {bound}{duration(left)}")
         return "  ".join(shown)
 
 
