@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from augsweep.commands import main
 from augsweep.outcomes import Outcome
 from augsweep.tracking.status import JobCounts
 from tests.helpers import ROOT, SMALL, epochs_per_run, run_cli
@@ -38,17 +39,20 @@ def test_counts_say_what_became_of_each_job_and_how_long_is_left():
     assert nothing_timed.eta_s([3.0], per_job_guess=5.0) == 3.0 + 5.0  # the running job's guess
 
 
-def status(uri: str, *args: str) -> str:
-    done = run_cli("-m", "augsweep.commands", "status", "--tracking-uri", uri, *args)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+def status(capsys, uri: str, *args: str) -> str:
+    """``augsweep status`` as its program runs it, in this process (MLflow already loaded:
+    the store is the real one, the sweep a real subprocess)."""
+    capsys.readouterr()
+    assert main(["status", "--tracking-uri", uri, *args]) == 0
+    return capsys.readouterr().out
 
 
-def test_status_of_a_store_that_is_not_there_creates_nothing(tmp_path):
+def test_status_of_a_store_that_is_not_there_creates_nothing(tmp_path, capsys):
     uri = f"sqlite:///{tmp_path}/nothing/mlflow.db"
-    done = run_cli("-m", "augsweep.commands", "status", "--tracking-uri", uri)
-    assert done.returncode == 2
-    assert f"no store at {tmp_path}/nothing/mlflow.db" in done.stderr
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--tracking-uri", uri])
+    assert exit_.value.code == 2
+    assert f"no store at {tmp_path}/nothing/mlflow.db" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()
 
 
@@ -58,7 +62,7 @@ def sweep_args(tmp_path: Path, uri: str, *overrides: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_a_finished_sweep_its_console_and_its_status(tmp_path, tracking_uri, monkeypatch):
+def test_a_finished_sweep_its_console_and_its_status(tmp_path, tracking_uri, monkeypatch, capsys):
     monkeypatch.setenv("AUGSWEEP_PROGRESS_EVERY_S", "0")  # a line for every (short) epoch
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     done = run_cli(*sweep_args(tmp_path, tracking_uri, "trainer.epochs=3"))
@@ -73,7 +77,7 @@ def test_a_finished_sweep_its_console_and_its_status(tmp_path, tracking_uri, mon
         assert noise not in done.stderr
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    shown = status(tracking_uri)
+    shown = status(capsys, tracking_uri)
     assert re.search(r"^sweep \S+: FINISHED", shown, re.M)
     assert "  2 jobs: 2 finished, 0 running, 0 failed, 0 not started" in shown
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # status never writes
@@ -83,7 +87,7 @@ def test_a_finished_sweep_its_console_and_its_status(tmp_path, tracking_uri, mon
 
 
 @pytest.mark.slow
-def test_status_of_a_running_sweep_then_of_the_same_sweep_killed(tmp_path, tracking_uri):
+def test_status_of_a_running_sweep_then_of_the_same_sweep_killed(tmp_path, tracking_uri, capsys):
     db = Path(tracking_uri.removeprefix("sqlite:///"))
     args = sweep_args(tmp_path, tracking_uri, "trainer.epochs=1000")
     sweep = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -93,7 +97,7 @@ def test_status_of_a_running_sweep_then_of_the_same_sweep_killed(tmp_path, track
         while time.monotonic() < deadline and sum(epochs_per_run(db)) < 3:
             assert sweep.poll() is None
             time.sleep(0.2)
-        running = status(tracking_uri)
+        running = status(capsys, tracking_uri)
         assert re.search(r"^sweep \S+: RUNNING", running, re.M)
         assert "  2 jobs: 0 finished, 1 running, 0 failed, 1 not started; ETA" in running
         epoch = re.search(
@@ -105,6 +109,6 @@ def test_status_of_a_running_sweep_then_of_the_same_sweep_killed(tmp_path, track
         sweep.wait(timeout=30)
     finally:
         sweep.kill()
-    killed = status(tracking_uri)
+    killed = status(capsys, tracking_uri)
     assert re.search(r"^sweep \S+: RUNNING, .*: probably dead", killed, re.M)
     assert re.search(r"^  job 1 augment=none: epoch \d+/1000, .*: probably dead", killed, re.M)
