@@ -14,6 +14,7 @@ from augsweep.callbacks import (
     BestWeights,
     CleanEvaluation,
     EpochLogger,
+    EpochProgress,
     TrainingDiverged,
     Validation,
     check_diverged,
@@ -130,3 +131,36 @@ def test_a_loss_that_is_not_finite_stops_the_run_naming_the_epoch(loss, shown):
 @pytest.mark.parametrize("history", [{}, {"loss": []}, {"loss": [math.nan, 0.5]}])
 def test_a_finite_last_loss_or_no_loss_is_no_divergence(history):
     check_diverged(history)  # only the last epoch counts: an earlier NaN was followed
+
+
+def epoch_lines(epochs: int, done: int = 0, every_s: float = 0.0) -> list[str]:
+    """What :class:`EpochProgress` prints over a whole (real-time) fit of ``epochs``."""
+    lines: list[str] = []
+    progress = EpochProgress("job 2/6 flip,seed=1", epochs, done, every_s, write=lines.append)
+    progress.on_train_begin()
+    for epoch in range(done, epochs):
+        progress.on_epoch_begin(epoch)
+        progress.on_epoch_end(epoch, {"loss": 0.912, "val_accuracy": 0.64, "gap": -0.121})
+    return lines
+
+
+def test_progress_says_every_epoch_with_its_eta():
+    lines = epoch_lines(4)
+    assert [line.split("  ")[0] for line in lines] == [
+        f"job 2/6 flip,seed=1: epoch {k}/4" for k in range(1, 5)
+    ]
+    assert "loss 0.91  val 0.64  gap -0.12" in lines[0]
+    assert all(" s/epoch  ETA " in line for line in lines)
+    assert lines[-1].endswith("ETA 0 s")
+    assert " ETA at most " in lines[0]  # the first epoch compiles too: an upper bound
+
+
+def test_progress_of_short_epochs_says_the_first_and_the_last():
+    shown = [line.split(": ")[1].split("  ")[0] for line in epoch_lines(20, every_s=3600)]
+    assert shown == ["epoch 1/20", "epoch 20/20"]
+
+
+def test_a_resumed_run_says_where_it_goes_on():
+    lines = epoch_lines(5, done=3)
+    assert "goes on from epoch 4/5 (3 done before)" in lines[0]
+    assert lines[1].startswith("job 2/6 flip,seed=1: epoch 4/5")

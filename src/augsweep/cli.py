@@ -31,7 +31,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from augsweep import interrupts, metrics
+from augsweep import console, interrupts, metrics
 from augsweep.config.checks import is_option, validate
 from augsweep.config.run_key import EXCLUDED
 from augsweep.config.schema import FolderConfig
@@ -41,7 +41,7 @@ from augsweep.outcomes import Outcome
 from augsweep.overrides import is_under, run_label
 from augsweep.paths import resolve_path
 from augsweep.resources import gpu_slot
-from augsweep.tracking.sweep import SweepInfo, record_job
+from augsweep.tracking.sweep import SweepInfo, record_job, sweep_progress
 from augsweep.tracking.sync import prepare_store
 from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports, start_clean
@@ -57,7 +57,7 @@ def run_job(cfg: DictConfig) -> float:
     In a sweep, the run is nested under the sweep's parent run and named after the job's
     values of the swept keys (``augment=flip``); otherwise after the command line's
     overrides, or ``defaults``. One line says when the job starts and one what became of
-    it (``job 3/9 augment=flip seed=1: trained in 41 s``).
+    it (``job 3/9 flip,seed=1: trained in 41 s``).
 
     Returns:
         The run's best validation accuracy (for sweepers that optimise); NaN when a live
@@ -71,6 +71,7 @@ def run_job(cfg: DictConfig) -> float:
     if interrupts.stopping():  # a signal came during the last job: this one does not start
         raise SystemExit(EXIT_INTERRUPTED)
     start_clean()  # this process may have run another job (basic launcher, loky workers)
+    console.quiet_library_lines()  # MLflow's "Creating initial MLflow database tables"
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     if not multirun:  # SIGTERM from here on (TensorFlow still importing too): exit 130
@@ -150,11 +151,13 @@ def _train_in_slot(cfg: DictConfig, sweep: SweepInfo | None, job: Job):
         print(f"{job.label}: {message}", flush=True)
 
     with gpu_slot(cfg.resources, on_wait=waiting) as slot:
+        console.quiet_native_logs()  # TensorFlow's start-up chatter, at import and after
         with frozen_imports():  # TensorFlow: only once the config is good
             from augsweep.run import train_checked
 
         # validated above (run_job), before TensorFlow was imported
-        return train_checked(cfg, sweep=sweep, run_name=job.name, job=job.num, extra_tags=slot.tags)
+        return train_checked(cfg, sweep=sweep, run_name=job.name, job=job.num,
+                             extra_tags=slot.tags, label=job.label)  # fmt: skip
 
 
 def _refuse(error: Exception) -> None:
@@ -211,6 +214,10 @@ class Job:
         # fails to print, and its record must not stay `started`.
         self._record(outcome=outcome, **fields)
         print(line, flush=True)
+        if self.sweep is not None and outcome is not Outcome.KILLED:
+            progress = sweep_progress(self.sweep)  # read back: jobs of other processes too
+            if progress:
+                print(progress, flush=True)
 
     def _record(self, **fields) -> None:
         if self.sweep is not None:

@@ -83,6 +83,21 @@ def sync_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--uri", dest="tracking_uri", help=argparse.SUPPRESS)
 
 
+def status_arguments(parser: argparse.ArgumentParser) -> None:
+    """``augsweep status``: which sweeps, how often, and when a process counts as dead."""
+    add_tracking_uri(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--sweep-id", help="the sweep_id tag of the sweep")
+    which.add_argument("--experiment", default=DEFAULT_EXPERIMENT,
+                       help="experiment name, or 'all': its running sweeps, else its latest "
+                       "(default: %(default)s)")  # fmt: skip
+    parser.add_argument("--watch", type=float, nargs="?", const=10.0, metavar="SECONDS",
+                        help="show it again every SECONDS (default 10) until Ctrl-C")  # fmt: skip
+    parser.add_argument("--stale-after-s", type=float, default=900,
+                        help="another host's job is probably dead after this many seconds "
+                        "without a heartbeat (default: %(default)s)")  # fmt: skip
+
+
 COMMANDS = {
     command.name: command
     for command in (
@@ -117,6 +132,18 @@ COMMANDS = {
             "Exit code: 0 when nothing is left to send, 1 otherwise.",
             sync_arguments,
             "augsweep.tracking.sync",
+        ),
+        Command(
+            "status",
+            "what the sweeps of a store are doing now: jobs, epochs, heartbeats, ETA",
+            "What the sweeps of a store are doing now, read from MLflow alone (a sweep under "
+            "cron,\non SLURM, on another host through a server): per sweep, its jobs finished, "
+            "running,\nfailed and not started; each running job's epoch and last heartbeat "
+            "(a dead process\nflagged probably dead); the ETA. It never writes to the store.\n\n"
+            "  augsweep status                        # experiment augsweep's running sweeps\n"
+            "  augsweep status --sweep-id 20261125-101500-a1b2c3 --watch",
+            status_arguments,
+            "augsweep.tracking.status",
         ),
     )
 }

@@ -3,6 +3,7 @@
     augsweep report --experiment augsweep     # rebuild the latest sweep's report
     augsweep reap                             # close runs left RUNNING by dead processes
     augsweep sync                             # send the spools of runs whose server was away
+    augsweep status --watch                   # what the running sweeps are doing now
     augsweep schedule -- augment=none,flip    # one sweep under a lock, logged (cron, systemd)
 
 Training is not one of them: it is ``python train.py`` (``-m`` for a sweep), run in the
@@ -44,6 +45,12 @@ def _sync(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return sync.run_parsed(args, parser)
 
 
+def _status(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from augsweep.tracking import status
+
+    return status.run_parsed(args, parser)
+
+
 def _schedule(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from augsweep import schedule
 
@@ -68,7 +75,8 @@ SCHEDULE = command_args.Command(
 )
 COMMANDS = {**command_args.COMMANDS, SCHEDULE.name: SCHEDULE}
 COMMAND_DEST = "augsweep_command"
-RUNS = {"report": _report, "reap": _reap, "sync": _sync, "schedule": _schedule}
+RUNS = {"report": _report, "reap": _reap, "sync": _sync, "status": _status,
+        "schedule": _schedule}  # fmt: skip
 
 
 def parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

@@ -30,6 +30,7 @@ from augsweep.callbacks import (
     BestWeights,
     CleanEvaluation,
     EpochLogger,
+    EpochProgress,
     TrainingDiverged,
     Validation,
     check_diverged,
@@ -142,9 +143,11 @@ def train_checked(
     run_name: str | None = None,
     job: int | None = None,
     extra_tags: Mapping[str, str] | None = None,
+    label: str | None = None,
 ) -> RunResult:
     """:func:`train` for a config already validated (the command line checks it before
-    TensorFlow is imported)."""
+    TensorFlow is imported); ``label`` names the job in its epoch lines (``job 2/6
+    flip,seed=1``; default ``run <run name>``)."""
     start = time.monotonic()
     cfg = cfg.copy()
     cfg.tracking.uri = sweep.tracking_uri if sweep else store.resolve_uri(cfg.tracking.uri)
@@ -185,8 +188,9 @@ def train_checked(
             _disk_full_in_one_line(),
         ):
             checkpoint = _checkpoint(cfg, key, run.info.run_id)
+            progress = label or f"run {run_name or cfg.augment.name}"
             summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id,
-                                          policy)  # fmt: skip
+                                          policy, progress)  # fmt: skip
         checkpoint.remove()  # the run FINISHED: nothing left to resume
     outcome, detail = (
         (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
@@ -306,10 +310,11 @@ def _train_in_run(
     resume_id: str | None,
     parent_id: str | None,
     policy: Policy | None = None,
+    label: str = "run",
 ) -> tuple[dict[str, float], int]:
     """Inside the run: its inputs recorded, its parts assembled, training (resumed from the
-    checkpoint if any), then its results recorded. Returns the summary and the number of
-    epochs done before."""
+    checkpoint if any; a line per epoch named ``label``), then its results recorded. Returns
+    the summary and the number of epochs done before."""
     _record_inputs(cfg, splits, resumed=resume_id is not None)
     parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id, policy)
     mlflow.set_tags(parts.compute_tags)
@@ -320,7 +325,7 @@ def _train_in_run(
         epochs=cfg.trainer.epochs,
         initial_epoch=len(parts.done),
         steps_per_epoch=steps_per_epoch(splits.num_train, cfg.trainer.batch_size),
-        callbacks=parts.callbacks,
+        callbacks=[*parts.callbacks, EpochProgress(label, cfg.trainer.epochs, len(parts.done))],
         verbose=cfg.trainer.verbose,
         shuffle=False,  # the training batches are already shuffled, with the run's seed
     )

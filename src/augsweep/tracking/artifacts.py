@@ -203,7 +203,7 @@ def _warm_up_imports() -> None:
 
 
 def model_name(run_name: str) -> str:
-    """A logged model's name after its run's (``augment=flip,seed=1``), so that a sweep's
+    """A logged model's name after its run's (``flip,seed=1``), so that a sweep's
     models can be told apart; MLflow refuses ``/ : . % " '`` in it (``_`` instead)."""
     name = re.sub(r"""[/:.%"']""", "_", run_name or "")
     return name or "model"

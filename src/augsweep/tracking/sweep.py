@@ -25,11 +25,11 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from augsweep import interrupts
+from augsweep import console, interrupts
 from augsweep.errors import EXIT_FAILED, InputError
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
 from augsweep.overrides import override_key, run_label
-from augsweep.tracking.tags import Tag
+from augsweep.tracking.tags import Tag, job_records
 from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports
 
@@ -162,6 +162,28 @@ def record_job(info: SweepInfo, num: int, record: dict) -> None:
     spool.send_or_keep(client, {"kind": "tags", "run_id": info.parent_run_id, "tags": tags})
 
 
+def sweep_progress(info: SweepInfo) -> str | None:
+    """``sweep 20261203-...: 5/15 jobs: 5 finished, 0 running, 0 failed, 10 not started; ETA
+    1 min 20 s``, from the parent run's job records (those of every process of the sweep);
+    None when the store cannot be read now (a server away: the job goes on)."""
+    from mlflow.exceptions import MlflowException
+
+    from augsweep.tracking import status, store
+
+    try:
+        tags = store.connect(info.tracking_uri).get_run(info.parent_run_id).data.tags
+    except (MlflowException, OSError):
+        return None
+    counts = status.JobCounts.of(job_records(tags), len(info.jobs))
+    ended = counts.finished + counts.failed + counts.killed
+    total = f"{ended}/{counts.planned}" if info.jobs else f"{ended}"
+    line = f"sweep {info.sweep_id}: {total} jobs ended: {counts.text()}"
+    eta = counts.eta_s()
+    if eta is not None and counts.left and info.jobs:
+        line += f"; ETA {console.duration(eta)}"
+    return line
+
+
 def record_lost_job(info: SweepInfo, num: int, reason: str) -> str:
     """Record job ``num`` as killed when its process died mid-job (a launcher saw it die:
     ``kill -9``, the kernel's OOM killer), and close its run, left RUNNING, as KILLED.
@@ -205,6 +227,7 @@ class SweepTracker(Callback):
         self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        console.quiet_library_lines()  # before the store is created; the launcher's job lines
         with frozen_imports():  # MLflow: once the sweep starts
             from augsweep.config.run_key import sweep_key
             from augsweep.tracking import relaunch, store, sync
@@ -227,8 +250,11 @@ class SweepTracker(Callback):
         key = sweep_key(
             config, config.hydra.overrides.task, config.hydra.sweeper.get("params") or {}
         )
+        jobs = expected_jobs(config)
         tags = {
             Tag.SWEEP_DIR: str(self.sweep_dir),
+            # `augsweep status` counts the jobs not started from MLflow alone
+            **({Tag.JOBS_PLANNED: str(len(jobs))} if jobs else {}),
             Tag.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
             Tag.REPORT_BASELINE: str(config.report.baseline),
             **store.owner_tags(),
@@ -246,7 +272,7 @@ class SweepTracker(Callback):
             experiment_id,
             uri,
             swept_keys(config),
-            expected_jobs(config),
+            jobs,
             key,
             config.tracking.reconnect_wait_s,
         )

@@ -40,6 +40,7 @@ class Tag:
     SWEEP_KEY = "sweep_key"  # on a sweep's parent run: hash of the sweep's command
     JOB = "augsweep.job"  # a job's run: its number in the sweep
     JOB_RECORD = "augsweep.job."  # prefix, on the parent: one JSON record per job number
+    JOBS_PLANNED = "augsweep.jobs_planned"  # on the parent: how many jobs the sweep planned
     HOST = "augsweep.host"  # who owns a RUNNING run: host name,
     OWNER = "augsweep.owner"  # boot id and pid of the process,
     HEARTBEAT = "augsweep.heartbeat"  # and the Unix time it last showed life (every epoch)
