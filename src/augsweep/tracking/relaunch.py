@@ -44,7 +44,7 @@ from mlflow.tracking import MlflowClient
 
 from augsweep.errors import DIVERGED_PREFIX, DiskFull, InputError, no_space
 from augsweep.outcomes import Outcome
-from augsweep.tracking.store import boot_id
+from augsweep.tracking.store import boot_id, slurm_attempt
 from augsweep.tracking.tags import Tag, job_records
 
 
@@ -225,15 +225,33 @@ def runs_of_key(client: MlflowClient, experiment_id: str, key: str) -> list[Run]
 def owner_alive(run: Run, stale_after_s: float, now: float | None = None) -> bool:
     """Whether the process that owns a RUNNING run still lives.
 
-    Same host and boot: its pid exists. Otherwise: its heartbeat (or, without one, its
-    start) is younger than ``stale_after_s``.
+    An earlier attempt of this process's own SLURM job (requeued after a time limit or a
+    preemption, maybe onto another node) is over: SLURM runs one attempt of a job at a time.
+    Otherwise, same host and boot: its pid exists; other hosts: its heartbeat (or, without
+    one, its start) is younger than ``stale_after_s``.
     """
     tags = run.data.tags
+    if earlier_attempt(tags.get(Tag.SLURM_JOB, ""), slurm_attempt()):
+        return False
     boot, _, pid = tags.get(Tag.OWNER, "").rpartition(":")
     if tags.get(Tag.HOST) == socket.gethostname() and pid.isdigit():
         return boot == boot_id() and pid_alive(int(pid))
     beat = float(tags.get(Tag.HEARTBEAT) or run.info.start_time / 1000)
     return (now or time.time()) - beat < stale_after_s
+
+
+def earlier_attempt(owner: str, mine: str) -> bool:
+    """Whether SLURM attempt ``owner`` (``JOB/RESTARTS``) came before ``mine`` in the same job.
+
+    Args:
+        owner: The run owner's attempt (tag ``augsweep.slurm_job``), maybe empty.
+        mine: This process's attempt (:func:`~augsweep.tracking.store.slurm_attempt`).
+    """
+    job, _, restarts = owner.partition("/")
+    my_job, _, my_restarts = mine.partition("/")
+    if not job or job != my_job or not (restarts.isdigit() and my_restarts.isdigit()):
+        return False
+    return int(restarts) < int(my_restarts)
 
 
 def pid_alive(pid: int) -> bool:

@@ -249,12 +249,28 @@ def source_tags() -> dict[str, str]:
 
 
 def owner_tags() -> dict[str, str]:
-    """Tags naming this process as a run's owner, with a fresh heartbeat."""
-    return {
+    """Tags naming this process as a run's owner, with a fresh heartbeat; under SLURM, its
+    job and attempt too (:func:`slurm_attempt`)."""
+    tags = {
         Tag.HOST: socket.gethostname(),
         Tag.OWNER: f"{boot_id()}:{os.getpid()}",
         Tag.HEARTBEAT: str(int(time.time())),
     }
+    attempt = slurm_attempt()
+    if attempt:
+        tags[Tag.SLURM_JOB] = attempt
+    return tags
+
+
+def slurm_attempt() -> str:
+    """``JOB/RESTARTS`` inside a SLURM job, else empty: ``812_3/0`` for task 3 of job array
+    812 (as ``scancel`` and ``squeue`` name it), first attempt; a requeued job keeps its id
+    and counts ``SLURM_RESTART_COUNT`` up."""
+    env = os.environ
+    job = env.get("SLURM_JOB_ID", "")
+    if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    return f"{job}/{env.get('SLURM_RESTART_COUNT') or 0}" if job else ""
 
 
 def boot_id() -> str:
