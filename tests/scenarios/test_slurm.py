@@ -50,8 +50,9 @@ def sweep_command(tmp_path, *overrides: str) -> list[str]:
 def start_sweep(tmp_path, *overrides: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("MLFLOW_RUN_ID", None)
-    return subprocess.Popen(sweep_command(tmp_path, *overrides), cwd=tmp_path, env=env,
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    command = sweep_command(tmp_path, *overrides)
+    return subprocess.Popen(command, cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def when_logged(process, tmp_path, epochs: int, min_logged: int = 1, timeout: float = 180):
@@ -80,9 +81,7 @@ def logs(tmp_path) -> str:
     return "\n".join(path.read_text() for path in files)
 
 
-def test_a_slurm_sweep_runs_every_job_as_a_slurm_job_nested_with_its_report(
-    slurm_conf, tmp_path
-):
+def test_a_slurm_sweep_runs_every_job_as_a_slurm_job_nested_with_its_report(slurm_conf, tmp_path):
     process = start_sweep(tmp_path, "trainer.epochs=2,3")
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output[-3000:] + logs(tmp_path)[-3000:]
