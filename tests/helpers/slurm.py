@@ -82,11 +82,11 @@ def _alive(pid: int) -> bool:
 
 def slurm_job_of(db: Path, epochs: int, min_logged: int = 1) -> str | None:
     """The SLURM job id of the run whose ``trainer.epochs`` param is ``epochs``, once it has
-    logged ``min_logged`` epochs (tag ``augsweep.slurm_job``, ``JOB/RESTARTS``: the JOB);
+    logged ``min_logged`` epochs (tag ``augsweep.attempt``, ``slurm:JOB/RESTARTS``: the JOB);
     None before."""
     query = (
         "SELECT t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
-        "AND t.key = 'augsweep.slurm_job' JOIN params p ON p.run_uuid = r.run_uuid "
+        "AND t.key = 'augsweep.attempt' JOIN params p ON p.run_uuid = r.run_uuid "
         "AND p.key = 'trainer.epochs' AND p.value = ? WHERE r.status = 'RUNNING' AND "
         "(SELECT COUNT(*) FROM metrics m WHERE m.run_uuid = r.run_uuid "
         "AND m.key = 'val_accuracy') >= ?"
@@ -98,4 +98,4 @@ def slurm_job_of(db: Path, epochs: int, min_logged: int = 1) -> str | None:
             row = con.execute(query, (str(epochs), min_logged)).fetchone()
     except sqlite3.OperationalError:  # no such table yet, or locked for a moment
         return None
-    return row[0].partition("/")[0] if row else None
+    return row[0].removeprefix("slurm:").partition("/")[0] if row else None

@@ -90,7 +90,8 @@ def test_a_slurm_sweep_runs_every_job_as_a_slurm_job_nested_with_its_report(slur
     assert {k: r.info.status for k, r in children.items()} == {2: "FINISHED", 3: "FINISHED"}
     for run in children.values():
         assert run.data.tags[Tag.PARENT] == parents[0].info.run_id
-        assert run.data.tags[Tag.SLURM_JOB].endswith("/0")  # a SLURM job, its first attempt
+        assert run.data.tags[Tag.ATTEMPT].startswith("slurm:")
+        assert run.data.tags[Tag.ATTEMPT].endswith("/0")  # a SLURM job, its first attempt
     assert (tmp_path / "sweep" / "summary.md").is_file()
     assert "report.html" in {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert "jobs: trained 2" in output
@@ -143,7 +144,7 @@ def test_a_warned_or_requeued_slurm_job_resumes_its_run_by_itself(slurm_conf, tm
     client, parents, children = runs_by_epochs(tmp_path)
     run = children[40]
     assert (parents[0].info.status, run.info.status) == ("FINISHED", "FINISHED")
-    assert run.data.tags[Tag.SLURM_JOB] == f"{job}/1"  # its second attempt closed it
+    assert run.data.tags[Tag.ATTEMPT] == f"slurm:{job}/1"  # its second attempt closed it
     assert int(run.data.tags[Tag.RESUMED]) >= 2
     for key in ("val_accuracy", "accuracy", "clean_accuracy", "val_loss"):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]

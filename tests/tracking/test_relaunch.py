@@ -188,7 +188,7 @@ def test_a_requeued_slurm_job_takes_its_earlier_attempts_run_as_its_own(
     client = store.connect(store.resolve_uri(tracking_uri))
     splits = load_digits(**{k: v for k, v in cfg.dataset.items() if k != "_target_"})
     attempt0 = {Tag.HOST: "node-a", Tag.OWNER: "b:42", Tag.HEARTBEAT: str(int(time.time())),
-                Tag.SLURM_JOB: "812/0"}  # fmt: skip
+                Tag.ATTEMPT: "slurm:812/0"}  # fmt: skip
     run_id = make_running_run(tracking_uri, cfg, attempt0)
     plan = lambda: plan_run(client, "1", run_key(cfg), splits.fingerprint)  # noqa: E731
     # Another SLURM job (another job of the sweep, another launch) must not take it.
@@ -202,4 +202,4 @@ def test_a_requeued_slurm_job_takes_its_earlier_attempts_run_as_its_own(
     outcome = plan()
     assert (outcome.action, outcome.run.info.run_id) == (Outcome.RESUMED, run_id)
     assert client.get_run(run_id).info.status == "KILLED"  # reaped, then resumed
-    assert store.owner_tags()[Tag.SLURM_JOB] == "812/1"  # who owns it from now on
+    assert store.owner_tags()[Tag.ATTEMPT] == "slurm:812/1"  # who owns it from now on

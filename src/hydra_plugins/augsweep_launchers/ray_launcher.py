@@ -174,10 +174,14 @@ def _execute_job(sweep_config: DictConfig, hydra_context, task_function, state) 
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import run_job
 
+    from augsweep.tracking.store import RAY_TASK_ENV
+
     setup_globals()
     Singleton.set_state(state)
     HydraConfig.instance().set_config(sweep_config)
     context = ray.get_runtime_context()
+    # The run's owner names the task: a rerun of it (its node died) takes the run as its own.
+    os.environ[RAY_TASK_ENV] = context.get_task_id()
     print(f"ray: job #{sweep_config.hydra.job.num} on node {context.get_node_id()[:12]} "
           f"({ray.util.get_node_ip_address()}, pid {os.getpid()})", flush=True)  # fmt: skip
     return run_job(hydra_context=hydra_context, task_function=task_function,
