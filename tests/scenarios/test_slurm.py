@@ -125,30 +125,30 @@ def test_a_cancelled_slurm_job_is_listed_killed_and_a_relaunch_resumes_it(slurm_
     assert "resumed 1, skipped 1" in output or "skipped 1, resumed 1" in output, output[-2000:]
 
 
-@pytest.mark.parametrize("how", ["warning signal", "scontrol requeue"])
-def test_a_warned_or_requeued_slurm_job_resumes_its_run_by_itself(slurm_conf, tmp_path, how):
-    # SLURM's warning before the time limit (submitit's USR2, as `--signal=USR2@120` sends
-    # it), or an admin's requeue (as a preemption with PreemptMode=REQUEUE): the job's
-    # next attempt continues the same run from its last epoch, and the sweep ends well.
-    process = start_sweep(tmp_path, "trainer.epochs=40")
+def test_a_warned_and_a_requeued_slurm_job_resume_their_runs_by_themselves(slurm_conf, tmp_path):
+    # Job 40 gets SLURM's warning before its time limit (submitit's USR2, as
+    # `--signal=USR2@120` sends it); job 41 is requeued by an admin (as a preemption with
+    # PreemptMode=REQUEUE). Each job's next attempt continues the same run from its last
+    # epoch, and the sweep ends well, with no relaunch.
+    process = start_sweep(tmp_path, "trainer.epochs=40,41")
     try:
-        job = when_logged(process, tmp_path, 40, min_logged=2)
-        if how == "warning signal":
-            subprocess.run(["scancel", "--signal=USR2", job], check=True)
-        else:
-            subprocess.run(["scontrol", "requeue", job], check=True)
+        warned = when_logged(process, tmp_path, 40, min_logged=2)
+        subprocess.run(["scancel", "--signal=USR2", warned], check=True)
+        requeued = when_logged(process, tmp_path, 41, min_logged=2)
+        subprocess.run(["scontrol", "requeue", requeued], check=True)
         output, _ = process.communicate(timeout=300)
     finally:
         process.kill()
     assert process.returncode == 0, output[-3000:] + logs(tmp_path)[-4000:]
     client, parents, children = runs_by_epochs(tmp_path)
-    run = children[40]
-    assert (parents[0].info.status, run.info.status) == ("FINISHED", "FINISHED")
-    assert run.data.tags[Tag.ATTEMPT] == f"slurm:{job}/1"  # its second attempt closed it
-    assert int(run.data.tags[Tag.RESUMED]) >= 2
-    for key in ("val_accuracy", "accuracy", "clean_accuracy", "val_loss"):
-        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
-        assert sorted(steps) == list(range(40)), (key, steps)
-    assert "jobs: resumed 1" in output, output[-2000:]
-    if how == "warning signal":
-        assert "SLURM's warning signal (SIGUSR2)" in logs(tmp_path)
+    assert parents[0].info.status == "FINISHED"
+    for epochs, job in ((40, warned), (41, requeued)):
+        run = children[epochs]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags[Tag.ATTEMPT] == f"slurm:{job}/1"  # its second attempt closed it
+        assert int(run.data.tags[Tag.RESUMED]) >= 2
+        for key in ("val_accuracy", "accuracy", "clean_accuracy", "val_loss"):
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(steps) == list(range(epochs)), (key, steps)
+    assert "jobs: resumed 2" in output, output[-2000:]
+    assert "SLURM's warning signal (SIGUSR2)" in logs(tmp_path)

@@ -100,7 +100,9 @@ class RayLauncher(Launcher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         if not ray.is_initialized():
-            ray.init(address=self.params.get("address"), runtime_env=self._runtime_env(),
+            # "local": a Ray of its own, never one found on this machine (ray.init's None)
+            ray.init(address=self.params.get("address") or "local",
+                     runtime_env=self._runtime_env(),
                      **dict(self.params.get("init") or {}))  # fmt: skip
         log.info(f"Ray: {len(job_overrides)} jobs on {len(ray.nodes())} node(s), "
                  f"sweep output dir : {sweep_dir}")  # fmt: skip

@@ -20,7 +20,11 @@ Under SLURM two more things:
   time (three lines, sacct's own message too): the states are then read with ``squeue``,
   said once in the log.
 
-Used by ``conf/hydra/launcher/slurm.yaml`` and ``subprocesses.yaml`` (``_target_``). Hydra
+Used by ``conf/hydra/launcher/slurm.yaml`` (``_target_``) and ``hydra/launcher=subprocesses``,
+registered here in Hydra's ConfigStore (as Hydra's own plugins register theirs, so that any
+Hydra app and Hydra's launcher test suite can name it): each job in a process of its own on
+this machine, all started at once (submitit's local executor), a job past ``timeout_min``
+(1440) killed; logs in ``<hydra.sweep.dir>/.submitit/<job id>/<job id>_0_log.out``. Hydra
 imports every module of ``hydra_plugins`` when it starts: without the ``slurm`` extra
 (``pip install -e ".[slurm]"``) this one defines nothing, quietly.
 """
@@ -35,13 +39,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from omegaconf import OmegaConf
 
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf
     from submitit.slurm.slurm import SlurmInfoWatcher
 except ImportError:  # the slurm extra is not installed: no launcher here
     plugin = None
@@ -197,6 +202,13 @@ if plugin is not None:
                 return {}  # the controller is away: ask again at the next poll
             info = self.read_info("JobID|State|NodeList\n" + done.stdout)
             return {job_id: info.get(job_id, {"State": "GONE"}) for job_id in pending}
+
+    ConfigStore.instance().store(
+        group="hydra/launcher",
+        name="subprocesses",
+        node=LocalQueueConf(_target_=f"{__name__}.LocalLauncher", timeout_min=1440),
+        provider="augsweep",
+    )
 
     # One for the launching process, as submitit's SlurmJob has (its poll delays).
     QUIET_SACCT = _QuietSacctWatcher(delay_s=600)
