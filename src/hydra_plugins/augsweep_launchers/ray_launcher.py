@@ -192,6 +192,9 @@ def _execute_job(sweep_config: DictConfig, hydra_context, task_function, state) 
 
 
 def _import_ray():
+    # Ray folds lines of its tasks that look alike ("job #3 on node ..." [repeated 2x across
+    # cluster]) in the driver's output: each job's lines are wanted whole. Read at import.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     try:
         import ray
     except ImportError as error:
