@@ -176,13 +176,16 @@ if plugin is not None:
                 return
             self._num_calls += 1
             if self.accounting:
-                done = subprocess.run(command, capture_output=True, text=True)
-                if done.returncode == 0:
+                try:
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    failed = done.stderr.strip() or done.returncode
+                except OSError as error:  # no sacct on this machine
+                    done, failed = None, error
+                if done is not None and done.returncode == 0:
                     self._info_dict.update(self.read_info(done.stdout))
                 else:
                     self.accounting = False
-                    log.info(f"sacct: {done.stderr.strip() or done.returncode}: job states "
-                             "from squeue instead")  # fmt: skip
+                    log.info(f"sacct: {failed}: job states from squeue instead")
             if not self.accounting:
                 self._info_dict.update(self._squeue())
             self._last_status_check = time.time()
