@@ -11,8 +11,13 @@ nothing but Hydra's bookkeeping under the basic launcher (one process, jobs in t
 submitit's local executor starts every job at once: on few cores they share them, so its
 per-job figures include that contention; on SLURM each job has a node's share of its own.
 
+``slurm`` runs on the SLURM that ``SLURM_CONF`` names (``scripts/local_slurm.sh start``; CPU-only
+settings, one CPU per job); ``ray`` on the cluster at ``--ray-address`` (default: a Ray
+started for each sweep on this machine, ``num_cpus`` = the cores).
+
     python scripts/bench_launchers.py                        # basic vs submitit_local, 4 jobs
-    python scripts/bench_launchers.py --jobs 8 --launchers basic submitit_local
+    python scripts/bench_launchers.py --jobs 4 --launchers basic joblib subprocesses slurm ray \
+        --ray-address 127.0.0.1:6379
 
 ``launcher_overhead`` is importable (``scripts/bench.py --section parallel`` can call it).
 """
@@ -39,6 +44,15 @@ TINY = [
 ]
 
 
+# What each launcher needs besides its name (``--ray-address`` fills in ray's address).
+LAUNCHER_ARGS = {
+    "joblib": ["hydra.launcher.n_jobs=2"],
+    "slurm": ["hydra.launcher.gpus_per_task=null", "hydra.launcher.cpus_per_task=1",
+              "hydra.launcher.mem_gb=1"],
+    "ray": [],
+}  # fmt: skip
+
+
 def timed_sweep(launcher: str, jobs: int, workdir: Path) -> tuple[float, list[float]]:
     """Run a sweep of ``jobs`` seeds under ``launcher`` from ``workdir``.
 
@@ -55,7 +69,8 @@ def timed_sweep(launcher: str, jobs: int, workdir: Path) -> tuple[float, list[fl
     """
     seeds = ",".join(str(seed) for seed in range(jobs))
     command = [
-        sys.executable, str(ROOT / "train.py"), "-m", f"hydra/launcher={launcher}", *TINY,
+        sys.executable, str(ROOT / "train.py"), "-m", f"hydra/launcher={launcher}",
+        *LAUNCHER_ARGS.get(launcher, []), *TINY,
         f"seed={seeds}", f"tracking.uri=sqlite:///{workdir}/mlruns/mlflow.db",
         f"hydra.sweep.dir={workdir}/sweep",
     ]  # fmt: skip
@@ -116,7 +131,10 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=4, help="jobs of the larger sweep")
     parser.add_argument("--launchers", nargs="+", default=["basic", "submitit_local"])
+    parser.add_argument("--ray-address", help="a Ray cluster's head (HOST:PORT) for `ray`")
     args = parser.parse_args()
+    if args.ray_address:
+        LAUNCHER_ARGS["ray"] = [f"hydra.launcher.address={args.ray_address}"]
     print_table(launcher_overhead(tuple(args.launchers), args.jobs), args.jobs)
 
 

@@ -7,6 +7,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -176,3 +177,29 @@ def test_a_run_keys_lock_file_goes_with_its_holder_and_a_late_opener_takes_the_n
         with key_lock(lock) as first, key_lock(lock) as second:
             assert first is None  # ...the file at the path is free: one holder
             assert second == f"host {os.uname().nodename}, pid {os.getpid()}"
+
+
+def test_a_requeued_slurm_job_takes_its_earlier_attempts_run_as_its_own(
+    small_cfg, tracking_uri, monkeypatch
+):
+    # Attempt 0 of SLURM job 812 ran on node-a and died there without closing its run
+    # (node lost, SIGKILL past the time limit): RUNNING, a fresh heartbeat, another host.
+    cfg = small_cfg("trainer.epochs=1")
+    client = store.connect(store.resolve_uri(tracking_uri))
+    splits = load_digits(**{k: v for k, v in cfg.dataset.items() if k != "_target_"})
+    attempt0 = {Tag.HOST: "node-a", Tag.OWNER: "b:42", Tag.HEARTBEAT: str(int(time.time())),
+                Tag.ATTEMPT: "slurm:812/0"}  # fmt: skip
+    run_id = make_running_run(tracking_uri, cfg, attempt0)
+    plan = lambda: plan_run(client, "1", run_key(cfg), splits.fingerprint)  # noqa: E731
+    # Another SLURM job (another job of the sweep, another launch) must not take it.
+    for name in ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "813")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    assert plan().action == Outcome.ELSEWHERE
+    # The requeued attempt of job 812 (on node-b): its own run, reaped and resumed.
+    monkeypatch.setenv("SLURM_JOB_ID", "812")
+    outcome = plan()
+    assert (outcome.action, outcome.run.info.run_id) == (Outcome.RESUMED, run_id)
+    assert client.get_run(run_id).info.status == "KILLED"  # reaped, then resumed
+    assert store.owner_tags()[Tag.ATTEMPT] == "slurm:812/1"  # who owns it from now on

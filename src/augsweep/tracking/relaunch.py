@@ -44,7 +44,7 @@ from mlflow.tracking import MlflowClient
 
 from augsweep.errors import DIVERGED_PREFIX, DiskFull, InputError, no_space
 from augsweep.outcomes import Outcome
-from augsweep.tracking.store import boot_id
+from augsweep.tracking.store import attempt, boot_id
 from augsweep.tracking.tags import Tag, job_records
 
 
@@ -225,15 +225,33 @@ def runs_of_key(client: MlflowClient, experiment_id: str, key: str) -> list[Run]
 def owner_alive(run: Run, stale_after_s: float, now: float | None = None) -> bool:
     """Whether the process that owns a RUNNING run still lives.
 
-    Same host and boot: its pid exists. Otherwise: its heartbeat (or, without one, its
-    start) is younger than ``stale_after_s``.
+    Another attempt of this process's own SLURM job (requeued after a time limit or a
+    preemption, maybe onto another node) or Ray task (rerun after its node died) is over:
+    the scheduler runs one attempt of a job at a time.
+    Otherwise, same host and boot: its pid exists; other hosts: its heartbeat (or, without
+    one, its start) is younger than ``stale_after_s``.
     """
     tags = run.data.tags
+    if earlier_attempt(tags.get(Tag.ATTEMPT, ""), attempt()):
+        return False
     boot, _, pid = tags.get(Tag.OWNER, "").rpartition(":")
     if tags.get(Tag.HOST) == socket.gethostname() and pid.isdigit():
         return boot == boot_id() and pid_alive(int(pid))
     beat = float(tags.get(Tag.HEARTBEAT) or run.info.start_time / 1000)
     return (now or time.time()) - beat < stale_after_s
+
+
+def earlier_attempt(owner: str, mine: str) -> bool:
+    """Whether ``owner`` is another attempt of this process's own scheduler job (then over).
+
+    Args:
+        owner: The run owner's attempt (tag ``augsweep.attempt``, ``JOB/ATTEMPT``), maybe
+            empty.
+        mine: This process's attempt (:func:`~augsweep.tracking.store.attempt`).
+    """
+    job, _, tried = owner.rpartition("/")
+    my_job, _, my_try = mine.rpartition("/")
+    return bool(job) and job == my_job and tried != my_try
 
 
 def pid_alive(pid: int) -> bool:

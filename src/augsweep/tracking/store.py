@@ -249,12 +249,39 @@ def source_tags() -> dict[str, str]:
 
 
 def owner_tags() -> dict[str, str]:
-    """Tags naming this process as a run's owner, with a fresh heartbeat."""
-    return {
+    """Tags naming this process as a run's owner, with a fresh heartbeat; under SLURM or Ray,
+    its job and attempt too (:func:`attempt`)."""
+    tags = {
         Tag.HOST: socket.gethostname(),
         Tag.OWNER: f"{boot_id()}:{os.getpid()}",
         Tag.HEARTBEAT: str(int(time.time())),
     }
+    mine = attempt()
+    if mine:
+        tags[Tag.ATTEMPT] = mine
+    return tags
+
+
+RAY_TASK_ENV = "AUGSWEEP_RAY_TASK"  # set by hydra/launcher=ray in its task: the Ray task id
+
+
+def attempt() -> str:
+    """``JOB/ATTEMPT`` where a scheduler may run this job again (empty elsewhere).
+
+    Inside a SLURM job ``slurm:812_3/0``: task 3 of job array 812 (as ``scancel`` and
+    ``squeue`` name it), first attempt (a requeued job keeps its id and counts
+    ``SLURM_RESTART_COUNT`` up). In a Ray task (``hydra/launcher=ray``)
+    ``ray:<task id>/<host>:<pid>``: Ray reruns a task whose node died under the same id.
+    """
+    env = os.environ
+    job = env.get("SLURM_JOB_ID", "")
+    if job:
+        if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
+            job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+        return f"slurm:{job}/{env.get('SLURM_RESTART_COUNT') or 0}"
+    if env.get(RAY_TASK_ENV):
+        return f"ray:{env[RAY_TASK_ENV]}/{socket.gethostname()}:{os.getpid()}"
+    return ""
 
 
 def boot_id() -> str:

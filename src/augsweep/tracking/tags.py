@@ -44,6 +44,9 @@ class Tag:
     HOST = "augsweep.host"  # who owns a RUNNING run: host name,
     OWNER = "augsweep.owner"  # boot id and pid of the process,
     HEARTBEAT = "augsweep.heartbeat"  # and the Unix time it last showed life (every epoch)
+    # Under a scheduler that reruns jobs, the owner's job and attempt: "slurm:812_3/0" (job
+    # array 812, task 3, first attempt), "ray:<task id>/<host>:<pid>" (a Ray task's attempt).
+    ATTEMPT = "augsweep.attempt"
     REAPED = "augsweep.reaped"  # set when a dead owner's run was closed as KILLED
     RESUMED = "augsweep.resumed"  # epochs done when the run was last resumed
     PREVIOUS_RUN = "augsweep.previous_run"  # a run of the same config on other data

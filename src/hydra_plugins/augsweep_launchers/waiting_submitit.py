@@ -9,7 +9,22 @@ results (raising the first such error as the plugin does), so the report sees ev
 outcome. A job that records a failure and returns normally (augsweep's failed jobs) is a
 completed job to submitit either way.
 
-Used by ``conf/hydra/launcher/slurm.yaml`` and ``subprocesses.yaml`` (``_target_``). Hydra
+Under SLURM two more things:
+
+- A job that gets SLURM's warning signal (``USR2``, ``signal_delay_s`` before its time limit,
+  or sent by ``scancel --signal=USR2``) ends its run KILLED at once (its epoch checkpoint
+  stands), then submitit requeues it (``max_num_timeout`` times after time limits, always
+  after a preemption); the next attempt, maybe on another node, resumes the run from that
+  epoch (the run's owner names the SLURM job: :func:`augsweep.tracking.store.owner_tags`).
+- Without SLURM accounting ``sacct`` fails on every poll and submitit logs a warning each
+  time (three lines, sacct's own message too): the states are then read with ``squeue``,
+  said once in the log.
+
+Used by ``conf/hydra/launcher/slurm.yaml`` (``_target_``) and ``hydra/launcher=subprocesses``,
+registered here in Hydra's ConfigStore (as Hydra's own plugins register theirs, so that any
+Hydra app and Hydra's launcher test suite can name it): each job in a process of its own on
+this machine, all started at once (submitit's local executor), a job past ``timeout_min``
+(1440) killed; logs in ``<hydra.sweep.dir>/.submitit/<job id>/<job id>_0_log.out``. Hydra
 imports every module of ``hydra_plugins`` when it starts: without the ``slurm`` extra
 (``pip install -e ".[slurm]"``) this one defines nothing, quietly.
 """
@@ -18,16 +33,21 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from omegaconf import OmegaConf
 
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf
+    from submitit.slurm.slurm import SlurmInfoWatcher
 except ImportError:  # the slurm extra is not installed: no launcher here
     plugin = None
 
@@ -97,10 +117,101 @@ if plugin is not None:
                         Singleton.get_state(),
                     )
                 )
-            return executor.map_array(self, *zip(*params, strict=True))
+            jobs = executor.map_array(self, *zip(*params, strict=True))
+            if self._EXECUTOR == "slurm":  # (a job array's jobs are made as SlurmJob)
+                for job in jobs:
+                    job.watcher = QUIET_SACCT
+            return jobs
 
     class LocalLauncher(_WaitForEveryJob, plugin.LocalLauncher):
         """``submitit_local`` that waits for every job: each job a process of this machine."""
 
     class SlurmLauncher(_WaitForEveryJob, plugin.SlurmLauncher):
-        """``submitit_slurm`` that waits for every job: a SLURM job array."""
+        """``submitit_slurm`` that waits for every job: a SLURM job array; a job warned of
+        its end (time limit, preemption) ends its run KILLED, then is requeued."""
+
+        def __call__(self, *args, **kwargs) -> JobReturn:
+            """Run one job in its SLURM job (submitit calls this there).
+
+            SLURM's warning signal interrupts the job as Ctrl-C would (its run ends KILLED,
+            its last epoch checkpoint kept); submitit's own handler of the signal then
+            checkpoints the job and requeues it (``scontrol requeue``), and the process exits.
+            """
+            import submitit
+
+            signum = signal.Signals[f"SIG{submitit.JobEnvironment.USR_SIG}"]
+            requeue = signal.getsignal(signum)  # submitit's checkpoint_and_try_requeue
+            warned: list = []
+
+            def end_the_run(sig: int, frame) -> None:
+                if not warned:
+                    warned.append(frame)
+                    raise KeyboardInterrupt
+
+            signal.signal(signum, end_the_run)
+            try:
+                return super().__call__(*args, **kwargs)
+            except (KeyboardInterrupt, SystemExit):
+                if not warned or not callable(requeue):
+                    raise
+            finally:
+                signal.signal(signum, requeue)
+            print(f"SLURM's warning signal ({signum.name}): the run ended KILLED at its last "
+                  "epoch checkpoint; requeueing the job, which resumes it", flush=True)  # fmt: skip
+            requeue(signum, warned[0])  # exits (or raises: requeued too many times)
+            raise SystemExit(-1)  # (not reached)
+
+    class _QuietSacctWatcher(SlurmInfoWatcher):
+        """submitit's job states from ``sacct``, or from ``squeue`` where SLURM keeps no
+        accounting (``sacct`` fails: said once, in place of a warning at every poll)."""
+
+        def __init__(self, delay_s: int) -> None:
+            super().__init__(delay_s=delay_s)
+            self.accounting = True
+
+        def update(self) -> None:
+            """Read the states of the registered jobs that have not ended."""
+            command = self._make_command()
+            if command is None:
+                return
+            self._num_calls += 1
+            if self.accounting:
+                try:
+                    done = subprocess.run(command, capture_output=True, text=True)
+                    failed = done.stderr.strip() or done.returncode
+                except OSError as error:  # no sacct on this machine
+                    done, failed = None, error
+                if done is not None and done.returncode == 0:
+                    self._info_dict.update(self.read_info(done.stdout))
+                else:
+                    self.accounting = False
+                    log.info(f"sacct: {failed}: job states from squeue instead")
+            if not self.accounting:
+                self._info_dict.update(self._squeue())
+            self._last_status_check = time.time()
+            for job_id in self._registered - self._finished:
+                if self.is_done(job_id, mode="cache"):
+                    self._finished.add(job_id)
+
+        def _squeue(self) -> dict[str, dict[str, str]]:
+            """The states ``squeue`` knows (``--states=all``: ended jobs too, for SLURM's
+            ``MinJobAge``); a job it no longer knows has ended (``GONE``)."""
+            pending = sorted(self._registered - self._finished)
+            arrays = ",".join(sorted({job_id.split("_")[0] for job_id in pending}))
+            command = ["squeue", "--noheader", "--array", "--states=all", "--format=%i|%T|%N",
+                       f"--jobs={arrays}"]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0 and "Invalid job id" not in done.stderr:
+                return {}  # the controller is away: ask again at the next poll
+            info = self.read_info("JobID|State|NodeList\n" + done.stdout)
+            return {job_id: info.get(job_id, {"State": "GONE"}) for job_id in pending}
+
+    ConfigStore.instance().store(
+        group="hydra/launcher",
+        name="subprocesses",
+        node=LocalQueueConf(_target_=f"{__name__}.LocalLauncher", timeout_min=1440),
+        provider="augsweep",
+    )
+
+    # One for the launching process, as submitit's SlurmJob has (its poll delays).
+    QUIET_SACCT = _QuietSacctWatcher(delay_s=600)
