@@ -88,8 +88,8 @@ def run_job(cfg: DictConfig) -> float:
         prepare_store(cfg.tracking.uri, **_store_wait(cfg, sweep, job))
         job.start()
         result = _train_in_slot(cfg, sweep, job)
-    except KeyboardInterrupt:
-        job.end(Outcome.KILLED, error="interrupted (Ctrl-C or SIGTERM)")
+    except KeyboardInterrupt as stop:
+        job.end(Outcome.KILLED, error=interrupts.reason(stop))
         raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as error:
         if not multirun and is_input_error(error):

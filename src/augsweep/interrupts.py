@@ -30,6 +30,18 @@ STILL_STOPPING = (
 )
 
 _state = {"received": 0, "stopping": False}
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+
+
+class Requeued(KeyboardInterrupt):
+    """A stop that a scheduler asked for (SLURM's warning signal before a time limit or a
+    preemption): the run ends KILLED like at Ctrl-C, and the job's next attempt resumes it.
+    Its message says why, in the job's record and line."""
+
+
+def reason(stop: KeyboardInterrupt) -> str:
+    """Why a job was stopped, as its record and line say it."""
+    return str(stop) if isinstance(stop, Requeued) else INTERRUPTED
 
 
 def handle(signum: int, frame) -> None:

@@ -44,6 +44,8 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
 from omegaconf import OmegaConf
 
+from augsweep import interrupts
+
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher as plugin
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, LocalQueueConf
@@ -146,7 +148,9 @@ if plugin is not None:
             def end_the_run(sig: int, frame) -> None:
                 if not warned:
                     warned.append(frame)
-                    raise KeyboardInterrupt
+                    raise interrupts.Requeued(
+                        f"SLURM's warning signal ({signum.name}): requeued, to resume"
+                    )
 
             signal.signal(signum, end_the_run)
             try:
