@@ -79,8 +79,19 @@ def _unused_later_knobs(augment) -> list[str]:
 def _left_out_at_default(node: dict[str, Any]) -> tuple[str, ...]:
     """Keys that count only when set: ``trainer.mixed_precision`` changes results (float16
     compute), but at its default (false) it is left out, so that the runs logged before
-    it existed keep their keys."""
-    return () if node.get("trainer", {}).get("mixed_precision") else ("trainer.mixed_precision",)
+    it existed keep their keys; ``float16`` is keyed as ``true`` was (the same run).
+    ``trainer.keras_backend`` likewise: another backend is another result, but at its
+    default (tensorflow) every earlier run keeps its key."""
+    trainer = node.get("trainer", {})
+    left_out = []
+    precision = trainer.get("mixed_precision")
+    if precision in (True, "float16"):
+        trainer["mixed_precision"] = True
+    elif not precision:
+        left_out.append("trainer.mixed_precision")
+    if trainer.get("keras_backend", "tensorflow") == "tensorflow":
+        left_out.append("trainer.keras_backend")
+    return tuple(left_out)
 
 
 def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:
