@@ -21,6 +21,9 @@ JAX = "jax"
 # JAX takes 75% of a GPU's memory per process by default: with several jobs on a GPU, each
 # job allocates as it needs instead (as resources.memory_growth does for TensorFlow).
 JAX_ALLOCATOR = {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+# JAX keeps compiled steps on disk: the next run of the same model and policy (another seed,
+# another job, a resumed run) skips the compile, which costs more than a small run's epochs.
+JAX_CACHE = "JAX_COMPILATION_CACHE_DIR"
 
 
 class BackendMismatch(InputError, RuntimeError):
@@ -51,6 +54,11 @@ def select(keras_backend: str, jobs_per_gpu: int = 1) -> None:
             "launch once per backend"
         )
     os.environ["KERAS_BACKEND"] = keras_backend
+    if keras_backend == JAX:
+        from augsweep.paths import user_cache_dir
+
+        os.environ.setdefault(JAX_CACHE, str(user_cache_dir() / "jax"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     told = any(name.startswith("XLA_PYTHON_CLIENT_") for name in os.environ)
     if keras_backend == JAX and jobs_per_gpu > 1 and "jax" not in sys.modules and not told:
         os.environ.update(JAX_ALLOCATOR)
