@@ -106,9 +106,7 @@ def curve(uri: str, run_id: str) -> list[float]:
 
 
 @pytest.mark.slow
-def test_a_sigkilled_jax_run_resumes_in_the_same_run_as_if_never_cut(
-    without_tensorflow, tmp_path
-):
+def test_a_sigkilled_jax_run_resumes_in_the_same_run_as_if_never_cut(without_tensorflow, tmp_path):
     run_args = [*JAX, *SMALL, "trainer.epochs=4", "augment=flip_rot_zoom", "trainer.batch_size=16"]
     uri = f"sqlite:///{tmp_path}/cut/mlflow.db"
     args = [str(ROOT / "train.py"), *run_args, f"tracking.uri={uri}"]

@@ -89,9 +89,14 @@ def _left_out_at_default(node: dict[str, Any]) -> tuple[str, ...]:
         trainer["mixed_precision"] = True
     elif not precision:
         left_out.append("trainer.mixed_precision")
-    if trainer.get("keras_backend", "tensorflow") == "tensorflow":
-        left_out.append("trainer.keras_backend")
-    return tuple(left_out)
+    return (*left_out, *_backend_at_default(node))
+
+
+def _backend_at_default(node: dict[str, Any]) -> tuple[str, ...]:
+    """``trainer.keras_backend`` at its default (tensorflow): left out of run and sweep keys,
+    which it did not exist in before."""
+    backend = node.get("trainer", {}).get("keras_backend", "tensorflow")
+    return ("trainer.keras_backend",) if backend == "tensorflow" else ()
 
 
 def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:
@@ -111,7 +116,7 @@ def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, s
     node = OmegaConf.to_container(base, resolve=False)
     return _digest(
         {
-            "base": _without(node, EXCLUDED),
+            "base": _without(node, (*EXCLUDED, *_backend_at_default(node))),
             "overrides": sorted(
                 o for o in overrides if not (_is_placement(o) or _is_report_choice(o))
             ),
