@@ -74,6 +74,11 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - start
 
 
+def slug(text: str) -> str:
+    """``jax (cold cache)`` -> ``jax_cold_cache``: a name for Hydra overrides."""
+    return re.sub(r"\W+", "_", text).strip("_")
+
+
 BACKEND_TARGET = 1.5  # issue 18: a JAX run of flip_rot_zoom on digits, at most x TensorFlow's
 
 
@@ -91,7 +96,8 @@ def backends_section(epochs: int, repeats: int, policy: str = "flip_rot_zoom") -
                 command = [
                     sys.executable, "train.py", f"augment={policy}", f"trainer.epochs={epochs}",
                     f"trainer.keras_backend={backend}", f"tracking.uri={uri}",
-                    f"tracking.experiment={label}{i}", f"hydra.run.dir={tmp}/{label}{i}",
+                    f"tracking.experiment={slug(label)}{i}",
+                    f"hydra.run.dir={tmp}/{slug(label)}{i}",
                 ]  # fmt: skip
                 times[label].append(timed(command, env=cache))
     tf_s = statistics.median(times["tensorflow"])
