@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
 
 COLUMNS = (
-    "run_name", "augment", "seed", "keras_backend", "status", "best_val_accuracy", "best_epoch",
+    "run_name", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "test_accuracy", "epochs",
-    "duration_s", "group", "error", "run_id",
+    "duration_s", "group", "error", "run_id", "keras_backend",
 )  # fmt: skip
 # report.html's runs table: narrower (the rest is in summary.csv), to fit MLflow's frame.
 PAGE_COLUMNS = (
