@@ -33,6 +33,11 @@ wall time of an 8-job sweep with joblib's ``n_jobs=1`` vs ``n_jobs=2`` (and the 
 launcher); (3) the per-job overhead of the basic and joblib launchers: a relaunch of the
 finished 8-job sweep, whose jobs are all skipped, against a relaunch of one of its jobs.
 
+Backends (``--section backends``): one ``train.py`` run of ``flip_rot_zoom`` on digits
+(``--backend-epochs``, 10) on TensorFlow and on JAX, side by side from process start: JAX's
+first run (empty compile cache) and a later one (the compile read from the cache), each
+with its ratio to TensorFlow's (target: JAX at most 1.5x).
+
     python scripts/bench.py                                   # every section
     python scripts/bench.py --section targets                 # every ratio with a target
     python scripts/bench.py --section overhead features       # some of them (see --help)
@@ -60,12 +65,51 @@ SETTINGS = {
 }
 
 
-def timed(command: list[str]) -> float:
+def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
     subprocess.run(
-        command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+    )  # fmt: skip
     return time.perf_counter() - start
+
+
+def slug(text: str) -> str:
+    """``jax (cold cache)`` -> ``jax_cold_cache``: a name for Hydra overrides."""
+    return re.sub(r"\W+", "_", text).strip("_")
+
+
+BACKEND_TARGET = 1.5  # issue 18: a JAX run of flip_rot_zoom on digits, at most x TensorFlow's
+
+
+def backends_section(epochs: int, repeats: int, policy: str = "flip_rot_zoom") -> None:
+    """The same ``train.py`` run on each Keras backend (digits, ``policy``, ``epochs``), from
+    process start, alternating: TensorFlow, JAX with an empty compile cache (a first run),
+    JAX again with the cache the first left (every later run of the same model and policy)."""
+    times: dict[str, list[float]] = {"tensorflow": [], "jax (cold cache)": [], "jax": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = new_store(tmp)
+        for i in range(repeats):
+            cache = {**os.environ, "AUGSWEEP_CACHE_DIR": f"{tmp}/cache{i}"}
+            for label, backend in (("tensorflow", "tensorflow"), ("jax (cold cache)", "jax"),
+                                   ("jax", "jax")):  # fmt: skip
+                command = [
+                    sys.executable, "train.py", f"augment={policy}", f"trainer.epochs={epochs}",
+                    f"trainer.keras_backend={backend}", f"tracking.uri={uri}",
+                    f"tracking.experiment={slug(label)}{i}",
+                    f"hydra.run.dir={tmp}/{slug(label)}{i}",
+                ]  # fmt: skip
+                times[label].append(timed(command, env=cache))
+    tf_s = statistics.median(times["tensorflow"])
+    print(f"\n## Keras backends: digits, augment={policy}, {epochs} epochs, one run from "
+          f"process start (median of {repeats})\n")  # fmt: skip
+    print("| backend | wall s | x TensorFlow |\n|---|---|---|")
+    for label, values in times.items():
+        median = statistics.median(values)
+        print(f"| {label} | {median:.1f} | {median / tf_s:.2f} |")
+    ratio = statistics.median(times["jax"]) / tf_s
+    verdict = "met" if ratio <= BACKEND_TARGET else "MISSED"
+    print(f"\nJAX / TensorFlow: {ratio:.2f} (target <= {BACKEND_TARGET}: {verdict})")
 
 
 OVERHEAD_TARGETS = {"run": 1.25, "sweep": 1.10}  # issue 11: ratio to bare Keras, at most
@@ -842,7 +886,7 @@ def main() -> None:
         "--section",
         nargs="+",
         choices=("all", "targets", "overhead", "data", "augment", "affine", "features",
-                 "parallel", "gpu", "pipeline", "knobs", "sweeps"),
+                 "parallel", "gpu", "pipeline", "knobs", "sweeps", "backends"),
         default=["all"],
         help="one or more; gpu: knobs, pipeline and sweeps (what scripts/gpu_check.sh "
         "prints); targets: every section with a target ratio (overhead, affine, features, "
@@ -903,6 +947,7 @@ def main() -> None:
         "--size-scale", type=float, default=1.0, help="knobs: image sizes x this (quick runs)"
     )
     parser.add_argument("--pipeline-epochs", type=int, default=4, help="pipeline: epochs")
+    parser.add_argument("--backend-epochs", type=int, default=10, help="backends: epochs")
     parser.add_argument("--pipeline-size", type=int, default=180, help="pipeline: image side")
     parser.add_argument(
         "--study",
@@ -930,6 +975,8 @@ def main() -> None:
         )
     if wants("parallel"):
         parallel_section(args.race_repeats, args.parallel_epochs)
+    if wants("backends"):
+        backends_section(args.backend_epochs, args.repeats)
     if not args.data_path.is_dir():
         print(f"\n## Data and augmentation: skipped, {missing}")
         return

@@ -15,18 +15,51 @@
 #                script works, on a CPU in a few minutes; the figures mean little
 #   --data DIR   the photo folder (default ../shared/data/flower_photos)
 #   PY=python    use this Python instead of .venv's (then make is not called)
+#
+# On a bare GPU box without TensorFlow (issue 18): Keras's JAX backend, TensorFlow-free,
+# installed offline from scripts/gpu_bundle.sh's folder (carried with the checkout), the
+# table measured by scripts/gpu_table.py, each row written to $OUT/gpu_table.md (else
+# ./gpu_table.md) as soon as it is measured:
+#
+#   scripts/gpu_check.sh --keras-backend jax [--quick] [--bundle DIR] [--data DIR]
+#
+#   --bundle DIR  the bundle (default gpu_bundle/: DIR/wheels, DIR/flowers)
+#   PY=python     the box's Python (default python3), which has JAX
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
 data=../shared/data/flower_photos
+keras_backend=tensorflow
+bundle=gpu_bundle
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --quick) quick=1; shift ;;
         --data) data="$2"; shift 2 ;;
+        --keras-backend) keras_backend="$2"; shift 2 ;;
+        --bundle) bundle="$2"; shift 2 ;;
         *) break ;;
     esac
 done
+if [[ $keras_backend == jax ]]; then
+    PY=${PY:-python3}
+    [[ $data == ../shared/data/flower_photos ]] && data=$bundle/flowers
+    [[ -d "$data" ]] || { echo "gpu_check: no photo folder at $data (scripts/gpu_bundle.sh --make-data)" >&2; exit 2; }
+    site=$(mktemp -d)
+    trap 'rm -rf "$site"' EXIT
+    start=$SECONDS
+    # Offline, no dependency resolution: the bundle holds exactly what the box lacks.
+    "$PY" -m pip install --quiet --no-index --no-deps --target "$site" "$bundle"/wheels/*.whl
+    echo "gpu_check: installed $(ls "$bundle"/wheels | wc -l) wheels in $((SECONDS - start)) s"
+    export PYTHONPATH="$site:$PWD/src:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    out=${OUT:-.}/gpu_table.md
+    echo "# GPU check (Keras on JAX), $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname)"
+    command -v nvidia-smi >/dev/null &&
+        echo "device: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | head -1)"
+    "$PY" scripts/gpu_table.py --data "$data" --out "$out" $([[ $quick == 1 ]] && echo --quick) "$@"
+    echo "gpu_check: $((SECONDS - start)) s (target: under 5 minutes on one GPU); table in $out"
+    exit 0
+fi
 if [[ -z "${PY:-}" ]]; then
     make --no-print-directory .venv/.installed-stamp
     PY=.venv/bin/python

@@ -32,6 +32,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from augsweep import console, interrupts, metrics
+from augsweep.backend import select as select_backend
 from augsweep.config.checks import is_option, validate
 from augsweep.config.run_key import EXCLUDED
 from augsweep.config.schema import FolderConfig
@@ -83,6 +84,8 @@ def run_job(cfg: DictConfig) -> float:
     )
     try:
         validate(cfg)
+        # Keras's backend, before Keras loads (a process that loaded another one: refused)
+        select_backend(cfg.trainer.keras_backend, cfg.resources.jobs_per_gpu)
         check_folder_layout(cfg.dataset)  # before TensorFlow: a folder without 2 classes
         # An unusable store: one message, exit 1 (or 2); in a sweep, its server is waited for.
         prepare_store(cfg.tracking.uri, **_store_wait(cfg, sweep, job))

@@ -11,6 +11,13 @@ on, a model whose augmentation block is not empty trains with :func:`split_train
 block runs first, as ordinary TensorFlow ops (on the accelerator, in the same graph), and the
 rest of the step (body forward, loss, gradients, optimizer, metrics) runs as one XLA-compiled
 function.
+
+On JAX (``trainer.keras_backend=jax``) a step that is not compiled runs op by op, several
+times slower than compiled even on a CPU: ``auto`` compiles there too, the whole step,
+augmentation included (``RandomAffine`` and Keras's flip, contrast... compile on JAX). A
+Keras layer that says ``supports_jit=False`` (``RandomRotation``, ``RandomZoom``...) still
+turns compilation off for the whole model, and the tag names it: use the fused ``affine``
+technique instead.
 """
 
 from __future__ import annotations
@@ -20,28 +27,30 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import keras
-import tensorflow as tf
 
 MIXED_POLICY = "mixed_float16"
+# trainer.mixed_precision -> Keras's dtype policy (true: float16, as before bfloat16 existed)
+MIXED_POLICIES = {True: MIXED_POLICY, "float16": MIXED_POLICY, "bfloat16": "mixed_bfloat16"}
 
 
 @contextlib.contextmanager
-def precision(mixed: bool) -> Iterator[str]:
+def precision(mixed: bool | str) -> Iterator[str]:
     """Build layers under Keras's ``mixed_float16`` policy (float16 compute, float32
-    variables) if ``mixed``; the global policy is restored on exit, since a sweep runs
-    several jobs in one process.
+    variables; ``mixed_bfloat16`` for ``bfloat16``) if ``mixed``; the global policy is
+    restored on exit, since a sweep runs several jobs in one process.
 
     Layers keep the policy they were built with: build the model inside, train it anywhere.
 
     Args:
-        mixed: Use ``mixed_float16``; False keeps the current policy.
+        mixed: ``trainer.mixed_precision``: True or ``float16``, ``bfloat16``; False keeps
+            the current policy.
 
     Yields:
         The name of the policy in force.
     """
     before = keras.config.dtype_policy()
     if mixed:
-        keras.config.set_dtype_policy(MIXED_POLICY)
+        keras.config.set_dtype_policy(MIXED_POLICIES[mixed])
     try:
         yield keras.config.dtype_policy().name
     finally:
@@ -70,7 +79,13 @@ class JitPlan:
 
 
 def has_accelerator() -> bool:
-    """Whether TensorFlow sees a device other than the CPU."""
+    """Whether Keras's backend sees a device other than the CPU."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    import tensorflow as tf
+
     return any(d.device_type != "CPU" for d in tf.config.list_physical_devices())
 
 
@@ -88,6 +103,8 @@ def plan_jit(setting, augment_block: keras.Sequential) -> JitPlan:
     """
     if setting is False:
         return JitPlan(False, False, "trainer.jit_compile=false")
+    if keras.backend.backend() != "tensorflow":
+        return _plan_whole_step(setting, augment_block)
     if setting == "auto" and not has_accelerator():
         return JitPlan(False, False, "auto: no GPU, XLA rarely pays on a CPU")
     why = "trainer.jit_compile=true" if setting is True else "auto: GPU"
@@ -97,6 +114,18 @@ def plan_jit(setting, augment_block: keras.Sequential) -> JitPlan:
     no_kernel = [type(x).__name__ for x in augmenting if not getattr(x, "supports_jit", True)]
     detail = f" (no XLA kernel for {', '.join(no_kernel)})" if no_kernel else ""
     return JitPlan(True, True, f"{why}, augmentation block outside the compiled step{detail}")
+
+
+def _plan_whole_step(setting, augment_block: keras.Sequential) -> JitPlan:
+    """JAX: the whole step compiled, augmentation included, unless a layer forbids it."""
+    why = "trainer.jit_compile=true" if setting is True else "auto: JAX compiles the step"
+    layers = [layer for layer in augment_block.layers if not _is_identity(layer)]
+    no_jit = [type(x).__name__ for x in layers if not getattr(x, "supports_jit", True)]
+    if no_jit:
+        return JitPlan(False, False, f"{', '.join(no_jit)} says supports_jit=False, so Keras "
+                       "runs the whole step op by op (use the fused affine technique)")  # fmt: skip
+    what = "augmentation included" if layers else "no augmentation layers"
+    return JitPlan(True, False, f"{why}, whole step compiled on JAX ({what})")
 
 
 def _is_identity(layer) -> bool:
@@ -161,6 +190,8 @@ def split_train_step(model: keras.Model, augment_block: keras.Sequential, body: 
         The step, to set as ``model.train_step``; its ``compiled`` attribute is the
         XLA-compiled rest (a ``tf.function``).
     """
+    import tensorflow as tf
+
     loss_tracker = next(m for m in model.metrics if m.name == "loss")
 
     @tf.function(jit_compile=True, reduce_retracing=True)

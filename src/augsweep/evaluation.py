@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from augsweep.data.features import FeatureCache
 from augsweep.models import feature_split
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 class ModelEvaluator:

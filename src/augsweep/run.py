@@ -225,8 +225,8 @@ def _reused(client, plan, sweep: SweepInfo | None, seconds: float) -> RunResult:
 def _start_afresh(cfg: DictConfig) -> None:
     """A clean Keras state for this run, whatever the process ran before, seeded with the
     run's seed (the split, the initial weights, every random layer)."""
-    if cfg.resources.memory_growth:
-        gpu_memory_growth()
+    if cfg.resources.memory_growth and keras.backend.backend() == "tensorflow":
+        gpu_memory_growth()  # JAX's allocator: set before JAX loads (augsweep.backend)
     keras.utils.clear_session()
     keras.utils.set_random_seed(cfg.seed)
 
@@ -269,6 +269,7 @@ def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None
         Tag.DATASET: cfg.dataset.name,
         Tag.MODEL: cfg.model.name,
         Tag.RUN_KEY: key,
+        Tag.KERAS_BACKEND: cfg.trainer.keras_backend,
     }
     if sweep:
         tags[Tag.SWEEP_ID] = sweep.sweep_id

@@ -29,6 +29,30 @@ def problems(*overrides: str) -> str:
         ("trainer.jit_compile=yes", "trainer.jit_compile='yes': must be one of auto, true, false"),
         ("trainer.jit_compile=1", "trainer.jit_compile=1: must be one of auto, true, false"),
         ("trainer.steps_per_execution=0", "trainer.steps_per_execution=0: must be >= 1"),
+        (
+            "trainer.keras_backend=torch",
+            "trainer.keras_backend='torch': must be one of tensorflow, jax",
+        ),
+        (
+            "trainer.mixed_precision=float8",
+            "trainer.mixed_precision='float8': must be one of "
+            "false, float16, bfloat16 (true: float16)",
+        ),
+        (
+            "trainer.keras_backend=jax augment.placement=dataset",
+            "augment.placement=dataset with trainer.keras_backend=jax: augmentation in the input "
+            "pipeline runs in tf.data; use augment.placement=model, or use "
+            "trainer.keras_backend=tensorflow",
+        ),
+        (
+            "trainer.keras_backend=jax dataset=tf_flowers",
+            "dataset=tf_flowers with trainer.keras_backend=jax: TensorFlow Datasets needs "
+            "TensorFlow; use dataset=folder",
+        ),
+        (
+            "trainer.keras_backend=jax augment.backend=albumentations",
+            "augment.backend=albumentations with trainer.keras_backend=jax",
+        ),
         ("dataset=tf_flowers dataset.val_percent=100", "dataset.val_percent=100: must be in"),
         ("dataset=tf_flowers dataset.val_percent=0", "dataset.val_percent=0: must be in 1..99"),
         ("dataset=tf_flowers dataset.cache=[1]", "dataset.cache=[1]: must be true"),

@@ -30,6 +30,7 @@ def key(*overrides: str) -> str:
         "augment.techniques.keras.mixup.alpha=0.7",  # a technique the policy does not use
         "trainer.jit_compile=true",  # XLA: speed, float rounding apart
         "trainer.steps_per_execution=4",
+        "trainer.keras_backend=tensorflow",  # the default, said out loud
     ],
 )
 def test_what_cannot_change_the_result_keeps_the_key(override):
@@ -50,6 +51,8 @@ def test_what_cannot_change_the_result_keeps_the_key(override):
         "dataset.train_samples=200",
         "model.dropout=0.2",
         "trainer.mixed_precision=true",  # float16 compute changes the numbers
+        "trainer.mixed_precision=bfloat16",
+        "trainer.keras_backend=jax",  # another backend, another result
     ],
 )
 def test_what_changes_the_result_changes_the_key(override):
@@ -112,3 +115,8 @@ def test_a_relaunch_on_other_gpus_or_with_another_baseline_is_the_same_sweep():
     assert one == sweep_key(base, ["augment=none,flip", "resources.gpus=[0,1]"], {})
     assert one == sweep_key(base, ["resources.jobs_per_gpu=2", "augment=none,flip"], {})
     assert one == sweep_key(base, ["augment=none,flip", "report.baseline=flip"], {})
+
+
+def test_float16_is_the_run_that_true_was():
+    assert key("trainer.mixed_precision=float16") == key("trainer.mixed_precision=true")
+    assert key("trainer.mixed_precision=bfloat16") != key("trainer.mixed_precision=true")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from augsweep import plots
 from augsweep.augment.policy import Policy
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 PREVIEW_IMAGES = 8
 PREVIEW_DRAWS = 4
@@ -16,6 +19,8 @@ PREVIEW_DRAWS = 4
 
 def first_examples(examples: tf.data.Dataset, count: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``count`` images (stacked) and their integer labels."""
+    if hasattr(examples, "images"):  # examples in memory (data/splits.Examples)
+        return np.asarray(examples.images[:count], np.float32), np.asarray(examples.labels[:count])
     pairs = list(examples.take(count).as_numpy_iterator())
     return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs])
 

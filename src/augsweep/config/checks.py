@@ -20,6 +20,7 @@ from augsweep.config.schema import (
     DigitsConfig,
     MobileNetV2Config,
     SmallCNNConfig,
+    TFFlowersConfig,
     magnitude_bounds,
 )
 from augsweep.errors import EXIT_CONFIG_ERROR, InputError
@@ -30,6 +31,8 @@ WEIGHTS = ("imagenet", None)
 LR_SCHEDULES = ("cosine", "constant")
 FEATURE_CACHE = ("auto", "off")
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+KERAS_BACKENDS = ("tensorflow", "jax")
+MIXED_PRECISION = (False, "float16", "bfloat16")  # and True: float16
 # Short key -> (low, high, whether low itself is allowed), declared beside each knob.
 MAGNITUDES = magnitude_bounds()
 ALBUMENTATIONS_HINT = 'pip install -e ".[albumentations]"'
@@ -71,6 +74,7 @@ def validate(cfg: DictConfig) -> None:
         *_check_augment(cfg.augment),
         *_check_resources(cfg.resources),
         *_check_report(cfg.report),
+        *_check_keras_backend(cfg),
     ]
     if cfg.seed < 0:
         problems.append(f"seed={cfg.seed}: must be >= 0")
@@ -126,9 +130,45 @@ def _check_trainer(trainer) -> list[str]:
     return problems + _check_compute(trainer)
 
 
-def _check_compute(trainer) -> list[str]:
-    """The speed knobs: ``jit_compile`` and ``steps_per_execution``."""
+def _check_keras_backend(cfg) -> list[str]:
+    """``trainer.keras_backend``, and what only the TensorFlow backend can do: tf_flowers
+    (TFDS), ``augment.placement=dataset`` and the albumentations backend (both run in
+    ``tf.data``)."""
+    backend = cfg.trainer.keras_backend
+    if backend not in KERAS_BACKENDS:
+        return [f"trainer.keras_backend={backend!r}: must be one of {', '.join(KERAS_BACKENDS)}"]
+    if backend == "tensorflow":
+        return []
+    way_out = "or use trainer.keras_backend=tensorflow"
     problems = []
+    if is_option(cfg.dataset, TFFlowersConfig):
+        problems.append(
+            f"dataset=tf_flowers with trainer.keras_backend={backend}: TensorFlow Datasets "
+            f"needs TensorFlow; use dataset=folder dataset.path=<the flower_photos folder>, "
+            f"{way_out}"
+        )
+    if cfg.augment.placement == "dataset":
+        problems.append(
+            f"augment.placement=dataset with trainer.keras_backend={backend}: augmentation "
+            f"in the input pipeline runs in tf.data; use augment.placement=model, {way_out}"
+        )
+    if cfg.augment.backend == "albumentations":
+        problems.append(
+            f"augment.backend=albumentations with trainer.keras_backend={backend}: its "
+            f"transforms run in tf.data; use augment.backend=keras, {way_out}"
+        )
+    return problems
+
+
+def _check_compute(trainer) -> list[str]:
+    """The speed knobs: ``jit_compile``, ``steps_per_execution``, ``mixed_precision``."""
+    problems = []
+    precision = trainer.mixed_precision
+    if not (isinstance(precision, bool) or precision in MIXED_PRECISION):
+        problems.append(
+            f"trainer.mixed_precision={precision!r}: must be one of false, float16, bfloat16 "
+            "(true: float16)"
+        )
     jit = trainer.jit_compile
     if not (isinstance(jit, bool) or jit == "auto"):  # not `in JIT_COMPILE`: 1 == True
         problems.append(

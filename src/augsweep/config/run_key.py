@@ -79,8 +79,24 @@ def _unused_later_knobs(augment) -> list[str]:
 def _left_out_at_default(node: dict[str, Any]) -> tuple[str, ...]:
     """Keys that count only when set: ``trainer.mixed_precision`` changes results (float16
     compute), but at its default (false) it is left out, so that the runs logged before
-    it existed keep their keys."""
-    return () if node.get("trainer", {}).get("mixed_precision") else ("trainer.mixed_precision",)
+    it existed keep their keys; ``float16`` is keyed as ``true`` was (the same run).
+    ``trainer.keras_backend`` likewise: another backend is another result, but at its
+    default (tensorflow) every earlier run keeps its key."""
+    trainer = node.get("trainer", {})
+    left_out = []
+    precision = trainer.get("mixed_precision")
+    if precision in (True, "float16"):
+        trainer["mixed_precision"] = True
+    elif not precision:
+        left_out.append("trainer.mixed_precision")
+    return (*left_out, *_backend_at_default(node))
+
+
+def _backend_at_default(node: dict[str, Any]) -> tuple[str, ...]:
+    """``trainer.keras_backend`` at its default (tensorflow): left out of run and sweep keys,
+    which it did not exist in before."""
+    backend = node.get("trainer", {}).get("keras_backend", "tensorflow")
+    return ("trainer.keras_backend",) if backend == "tensorflow" else ()
 
 
 def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, str]) -> str:
@@ -100,7 +116,7 @@ def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, s
     node = OmegaConf.to_container(base, resolve=False)
     return _digest(
         {
-            "base": _without(node, EXCLUDED),
+            "base": _without(node, (*EXCLUDED, *_backend_at_default(node))),
             "overrides": sorted(
                 o for o in overrides if not (_is_placement(o) or _is_report_choice(o))
             ),

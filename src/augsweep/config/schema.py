@@ -278,9 +278,14 @@ class TrainerConfig:
             epoch (``clean_*`` metrics); ``-1`` uses all of them; null (default) lets the
             dataset choose: all for digits, a fixed 1,000 for photo datasets.
         verbose: Keras ``fit`` verbosity (0, 1 or 2).
-        mixed_precision: Train under Keras's ``mixed_float16`` policy: float16 compute,
-            float32 weights and softmax outputs, dynamic loss scaling. Faster on GPUs with
-            tensor cores, slower on a CPU; results differ slightly (part of the run key).
+        mixed_precision: ``false`` (float32), ``float16`` (Keras's ``mixed_float16``:
+            float16 compute, float32 weights and softmax outputs, dynamic loss scaling) or
+            ``bfloat16`` (``mixed_bfloat16``: no loss scaling; what Hopper GPUs prefer);
+            ``true`` means ``float16`` (the same run key). Faster on GPUs with tensor cores,
+            slower on a CPU; results differ slightly (part of the run key).
+        keras_backend: Keras's backend: ``tensorflow`` (default) or ``jax`` (no
+            TensorFlow needed: data in memory, batches from NumPy). Set at the job's
+            start, before Keras loads; part of the run key (left out at its default).
         jit_compile: XLA for the training step: ``auto`` (on with a GPU, off on a CPU),
             true or false. With XLA on, the model's augmentation block runs outside the
             compiled step. Speed only (not in the run key).
@@ -296,9 +301,10 @@ class TrainerConfig:
     feature_cache: str = "auto"
     clean_eval_samples: int | None = None
     verbose: int = 0
-    mixed_precision: bool = False
+    mixed_precision: Any = False
     jit_compile: Any = "auto"
     steps_per_execution: int = 1
+    keras_backend: str = "tensorflow"
 
 
 @dataclass

@@ -5,9 +5,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import tensorflow as tf
 
-from augsweep.data.splits import TEST_SPLIT_SEED, Splits, clean_subset, fingerprint
+from augsweep.backend import uses_tensorflow
+from augsweep.data.splits import (
+    TEST_SPLIT_SEED,
+    Examples,
+    Splits,
+    clean_subset,
+    fingerprint,
+    pillow_resize,
+)
 
 
 def load_digits(
@@ -99,11 +106,20 @@ def _digits_images(images: np.ndarray, image_size: int, margin: float) -> np.nda
     pad = round(image_size * margin)
     inner = image_size - 2 * pad
     pixels = (images[..., None] * (255.0 / 16.0)).astype(np.float32)
-    if inner != pixels.shape[1]:
+    if inner != pixels.shape[1] and uses_tensorflow():
+        import tensorflow as tf
+
         pixels = tf.image.resize(pixels, (inner, inner), method="bilinear").numpy()
+    elif inner != pixels.shape[1]:  # without TensorFlow: Pillow's bilinear
+        pixels = np.stack([pillow_resize(image, inner) for image in pixels])
     pixels = np.pad(pixels, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     return np.clip(pixels, 0.0, 255.0)
 
 
-def _from_arrays(images: np.ndarray, labels: np.ndarray) -> tf.data.Dataset:
+def _from_arrays(images: np.ndarray, labels: np.ndarray):
+    """A ``tf.data.Dataset`` on TensorFlow, else :class:`Examples` in memory."""
+    if not uses_tensorflow():
+        return Examples(images, labels)
+    import tensorflow as tf
+
     return tf.data.Dataset.from_tensor_slices((images, labels))

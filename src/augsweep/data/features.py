@@ -23,10 +23,13 @@ import os
 import uuid
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +118,10 @@ class FeatureCache:
         # predict() reads the images of (images, labels) batches and traces the backbone
         # once; the labels come from a second pass, over the pipeline's cache.
         features = self.backbone.predict(batches, verbose=0).astype(np.float32)
-        labels = np.concatenate([y.numpy() for y in batches.map(lambda x, y: y)])
+        if hasattr(batches, "one_hot_labels"):  # batches of arrays (data/arrays.py)
+            labels = batches.one_hot_labels()
+        else:
+            labels = np.concatenate([y.numpy() for y in batches.map(lambda x, y: y)])
         return features, labels.astype(np.float32)
 
 

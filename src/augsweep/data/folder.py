@@ -7,19 +7,25 @@ import logging
 import math
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
+from augsweep.backend import uses_tensorflow
 from augsweep.data import preflight
 from augsweep.data.splits import (
     PHOTO_CLEAN_SAMPLES,
     TEST_SPLIT_SEED,
+    Examples,
     Splits,
     cache_setting,
     clean_subset,
+    pillow_resize,
     resize,
 )
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 from augsweep.paths import resolve_path
 
 log = logging.getLogger(__name__)
@@ -170,8 +176,13 @@ def _stratified_split(
     return rest, held
 
 
-def _image_files(files: list[tuple[Path, int]], image_size: int) -> tf.data.Dataset:
-    """Decode (any format TensorFlow reads, as RGB) and resize in parallel, in order."""
+def _image_files(files: list[tuple[Path, int]], image_size: int) -> tf.data.Dataset | Examples:
+    """Decode (any format TensorFlow reads, as RGB) and resize in parallel, in order; without
+    TensorFlow (:func:`_decoded_files`), in memory."""
+    if not uses_tensorflow():
+        return _decoded_files(files, image_size)
+    import tensorflow as tf
+
     paths = tf.constant([str(path) for path, _ in files])
     labels = tf.constant([label for _, label in files], dtype=tf.int32)
 
@@ -183,6 +194,22 @@ def _image_files(files: list[tuple[Path, int]], image_size: int) -> tf.data.Data
     return tf.data.Dataset.from_tensor_slices((paths, labels)).map(
         load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
+
+
+def _decoded_files(files: list[tuple[Path, int]], image_size: int) -> Examples:
+    """The images decoded by Pillow as RGB, resized (antialiased), as uint8 in memory: the
+    same files as on TensorFlow, pixels within a rounding of its decoder's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def load(path: Path) -> np.ndarray:
+        pixels = preflight.pillow_rgb(path)
+        return np.round(pillow_resize(pixels, image_size)).astype(np.uint8)
+
+    with ThreadPoolExecutor() as pool:  # Pillow releases the GIL while decoding
+        images = list(pool.map(load, [path for path, _ in files]))
+    shape = (0, image_size, image_size, 3)
+    stacked = np.stack(images) if images else np.zeros(shape, np.uint8)
+    return Examples(stacked, np.array([label for _, label in files], dtype=np.int32))
 
 
 def _files_fingerprint(scan, tag: str, *splits: list[tuple[Path, int]]) -> str:

@@ -2,6 +2,8 @@
 
 The same for every dataset. Training batches may be augmented in the pipeline (on the CPU, in
 parallel); validation, test and clean-train batches never are (:func:`eval_batches`).
+Examples in memory (another Keras backend than TensorFlow) are batched by
+:class:`augsweep.data.arrays.ArrayBatches` instead, by the same rules, without TensorFlow.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
+from augsweep.data.splits import Examples, Splits
 
-from augsweep.data.splits import Splits
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-AUTOTUNE = tf.data.AUTOTUNE
+AUTOTUNE = -1  # tf.data.AUTOTUNE
 SHUFFLE_BUFFER = 4096
 EPOCH_SEED_STRIDE = 100_003  # epoch e of seed s shuffles with s * stride + e
 
@@ -59,6 +63,14 @@ def batches(
     Returns:
         Batched ``(images, one_hot_labels)``.
     """
+    if isinstance(examples, Examples):
+        if augment_example is not None:  # refused by the config (albumentations: tf.data)
+            raise ValueError("per-example augmentation needs tf.data (TensorFlow)")
+        from augsweep.data.arrays import ArrayBatches
+
+        return ArrayBatches(examples, batch_size, num_classes, shuffle_seed=shuffle_seed,
+                            epochs=epochs, augment_batch=augment_batch)  # fmt: skip
+    import tensorflow as tf
 
     def one_hot(image, label):
         return image, tf.one_hot(label, num_classes, dtype=tf.float32)
@@ -143,6 +155,8 @@ def eval_batches(splits: Splits, part: str, batch_size: int) -> tf.data.Dataset:
         part: ``val``, ``test`` or ``clean_train``.
         batch_size: Examples per batch.
     """
+    if isinstance(splits.val, Examples):  # in memory: nothing to cache
+        return batches(getattr(splits, part), batch_size, splits.num_classes)
     cache = splits.cache_for(part)
     if part == "test" and not isinstance(cache, str):
         cache = False  # read once per run: an in-memory cache would only hold memory

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from augsweep.backend import uses_tensorflow
 from augsweep.errors import EXIT_CONFIG_ERROR, InputError
 from augsweep.paths import user_cache_dir
 
@@ -347,8 +348,30 @@ def check_images(paths: list[Path], root: Path) -> dict[Path, str]:
     return {Path(key): entry[2] for key, entry in entries.items() if entry[2] is not None}
 
 
+def pillow_rgb(path: Path):
+    """The image at ``path`` decoded by Pillow, as ``(H, W, 3)`` uint8 RGB (its first frame).
+
+    Raises:
+        OSError: If Pillow cannot decode it (``PIL.UnidentifiedImageError`` among them).
+    """
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def decode_error(path: Path) -> str | None:
-    """Why TensorFlow cannot decode the image at ``path``, or None if it can."""
+    """Why TensorFlow (Pillow, on another Keras backend) cannot decode the image at
+    ``path``, or None if it can."""
+    if not uses_tensorflow():
+        try:
+            image = pillow_rgb(path)
+        except (OSError, ValueError) as error:
+            return f"cannot be decoded (corrupt, truncated or not an image): {error}"
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            return "cannot be decoded: the image has no pixels"
+        return None
     import tensorflow as tf
 
     try:
@@ -371,25 +394,32 @@ def _manifest_path(root: Path) -> Path:
     return user_cache_dir() / "preflight" / f"{root.name}-{digest}.json"
 
 
-def _read_manifest(path: Path) -> dict[str, list]:
+def _decoder() -> str:
+    """The decoder that judged the files: TensorFlow's version, or Pillow's."""
+    if not uses_tensorflow():
+        import PIL
+
+        return f"pillow {PIL.__version__}"
     import tensorflow as tf
 
+    return tf.__version__
+
+
+def _read_manifest(path: Path) -> dict[str, list]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    if data.get("version") != MANIFEST_VERSION or data.get("tensorflow") != tf.__version__:
+    if data.get("version") != MANIFEST_VERSION or data.get("tensorflow") != _decoder():
         return {}  # another decoder may judge files differently
     return data.get("entries", {})
 
 
 def _write_manifest(path: Path, root: Path, entries: dict[str, list]) -> None:
     """Write the manifest atomically; a read-only cache only costs the next run a decode."""
-    import tensorflow as tf
-
     data = {
         "version": MANIFEST_VERSION,
-        "tensorflow": tf.__version__,
+        "tensorflow": _decoder(),  # the decoder's version (the key predates Pillow's)
         "root": str(root),
         "entries": entries,
     }

@@ -1,7 +1,9 @@
 """The data of one run (:class:`Splits`) and what every loader uses to build one.
 
 Images are float32 in the 0-255 pixel range, shape ``(H, W, C)``; labels are integer class
-indices.
+indices. On TensorFlow each split is a ``tf.data.Dataset``; on another Keras backend
+(``trainer.keras_backend=jax``) it is :class:`Examples`, arrays in memory (uint8 photos,
+float32 digits), and TensorFlow is never imported.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from augsweep.paths import resolve_path
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 # Training images evaluated without augmentation each epoch, unless trainer.clean_eval_samples
 # says otherwise: a fixed subset for photo datasets (every image would cost nearly as much
@@ -22,6 +27,27 @@ PHOTO_CLEAN_SAMPLES = 1000
 # Seeds the draw of every loader's test split: never the run's seed, so that every run of a
 # sweep (every seed) is tested on the same images.
 TEST_SPLIT_SEED = 20_261_126
+
+
+@dataclass
+class Examples:
+    """A split's examples in memory: what the loaders give on a backend other than
+    TensorFlow (:mod:`augsweep.data.arrays` batches them).
+
+    Attributes:
+        images: ``(N, H, W, C)`` 0-255 pixels, uint8 or float32.
+        labels: ``(N,)`` integer class indices.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, count: int) -> Examples:
+        """The first ``count`` examples (as ``tf.data.Dataset.take``)."""
+        return Examples(self.images[:count], self.labels[:count])
 
 
 @dataclass
@@ -51,9 +77,9 @@ class Splits:
             (e.g. with a seeded split). Defaults to ``fingerprint``.
     """
 
-    train: tf.data.Dataset
-    val: tf.data.Dataset
-    clean_train: tf.data.Dataset
+    train: tf.data.Dataset | Examples
+    val: tf.data.Dataset | Examples
+    clean_train: tf.data.Dataset | Examples
     class_names: list[str]
     image_shape: tuple[int, int, int]
     num_train: int
@@ -63,7 +89,7 @@ class Splits:
     cache_key: str = ""
     # Keyword-only, so that they may follow the fields with defaults.
     _: KW_ONLY
-    test: tf.data.Dataset
+    test: tf.data.Dataset | Examples
     num_val: int
     num_test: int
 
@@ -85,8 +111,8 @@ class Splits:
 
 
 def clean_subset(
-    train: tf.data.Dataset, num_train: int, samples: int | None, default: int = -1
-) -> tf.data.Dataset:
+    train: tf.data.Dataset | Examples, num_train: int, samples: int | None, default: int = -1
+) -> tf.data.Dataset | Examples:
     """The first ``samples`` training examples (``default`` if None; all if -1 or more)."""
     samples = default if samples is None else samples
     if samples == -1 or samples >= num_train:
@@ -104,6 +130,8 @@ def fingerprint(source: str, *arrays: np.ndarray) -> str:
 
 def resize(image: tf.Tensor, image_size: int) -> tf.Tensor:
     """A square ``image_size`` float32 0-255 image (antialiased, aspect ratio not kept)."""
+    import tensorflow as tf
+
     resized = tf.image.resize(image, (image_size, image_size), antialias=True)
     return tf.clip_by_value(resized, 0.0, 255.0)
 
@@ -112,3 +140,30 @@ def cache_setting(cache: bool | str) -> bool | str:
     """``cache`` (checked by the config) as :attr:`Splits.cache` wants it: a bool, or an
     absolute directory."""
     return cache if isinstance(cache, bool) else str(resolve_path(cache))
+
+
+def pillow_resize(image: np.ndarray, size: int | tuple[int, int], method: str = "bilinear"):
+    """:func:`resize` without TensorFlow: Pillow's resampling (antialiased when it shrinks),
+    per channel, in float32.
+
+    Args:
+        image: ``(H, W, C)`` pixels.
+        size: The side of the square result, or ``(height, width)``.
+        method: ``bilinear`` (or another of Pillow's ``Image.Resampling`` names).
+
+    Returns:
+        The ``(height, width, C)`` float32 image, clipped to 0-255.
+    """
+    from PIL import Image
+
+    height, width = (size, size) if isinstance(size, int) else size
+    resample = Image.Resampling[method.upper()]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32)).resize(
+                (width, height), resample
+            )
+        )
+        for c in range(image.shape[-1])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 255.0)

@@ -209,6 +209,15 @@ def model_name(run_name: str) -> str:
     return name or "model"
 
 
+def _backend_requirement() -> str:
+    """The pip requirement of the Keras backend the model was trained on."""
+    import keras
+
+    name = keras.backend.backend()
+    module = __import__(name)
+    return f"{name}=={module.__version__}"
+
+
 def log_keras_model(model, sample_images, name: str = "model", step: int = 0) -> str:
     """Log a Keras model with MLflow's Keras flavor; return its ``model_id``.
 
@@ -226,7 +235,6 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
     """
     import keras
     import mlflow.keras
-    import tensorflow as tf
     from mlflow.models import infer_signature
 
     if _warm_up is not None:
@@ -239,6 +247,6 @@ def log_keras_model(model, sample_images, name: str = "model", step: int = 0) ->
         name=name,
         step=step,
         signature=signature,
-        pip_requirements=[f"keras=={keras.__version__}", f"tensorflow=={tf.__version__}"],
+        pip_requirements=[f"keras=={keras.__version__}", _backend_requirement()],
     )
     return info.model_id

@@ -27,17 +27,18 @@ if TYPE_CHECKING:
 COLUMNS = (
     "run_name", "augment", "seed", "status", "best_val_accuracy", "best_epoch",
     "final_clean_accuracy", "final_val_accuracy", "final_gap", "test_accuracy", "epochs",
-    "duration_s", "group", "error", "run_id",
+    "duration_s", "group", "error", "run_id", "keras_backend",
 )  # fmt: skip
 # report.html's runs table: narrower (the rest is in summary.csv), to fit MLflow's frame.
 PAGE_COLUMNS = (
-    "run_name", "seed", "status", "best_val_accuracy", "best_epoch", "final_clean_accuracy",
+    "run_name", "seed", "keras_backend", "status", "best_val_accuracy", "best_epoch",
+    "final_clean_accuracy",
     "final_val_accuracy", "final_gap", "test_accuracy", "epochs", "error",
 )  # fmt: skip
 PAGE_HEADERS = {
     "run_name": "run", "best_val_accuracy": "best val. acc.", "best_epoch": "best epoch",
     "final_clean_accuracy": "final clean-train acc.", "final_val_accuracy": "final val. acc.",
-    "final_gap": "final gap", "test_accuracy": "test acc.",
+    "final_gap": "final gap", "test_accuracy": "test acc.", "keras_backend": "backend",
 }  # fmt: skip
 ACCURACY_PLOT = "comparison_accuracy.png"
 LOSS_PLOT = "comparison_loss.png"
@@ -74,6 +75,8 @@ class RunRecord:
             "group": ",".join(f"{k}={v}" for k, v in self.settings.items()) or "all runs",
             "augment": data.tags.get(Tag.AUGMENT, ""),
             "seed": data.params.get("seed", ""),
+            # runs from before the tag existed ran on TensorFlow
+            "keras_backend": data.tags.get(Tag.KERAS_BACKEND, "tensorflow"),
             "status": info.status,
             **{key: data.metrics.get(key) for key in metrics.COMPARED},
             "best_epoch": int(best_epoch) if best_epoch is not None else None,
@@ -163,8 +166,15 @@ def analyze(
 
 
 def _runs_table(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
-    """The page's runs table: :data:`PAGE_COLUMNS` (``error`` only when a run has one)."""
-    shown = [c for c in PAGE_COLUMNS if c != "error" or any(r["error"] for r in rows)]
+    """The page's runs table: :data:`PAGE_COLUMNS` (``error`` only when a run has one, the
+    Keras backend only when a run did not use TensorFlow)."""
+    other_backend = any(r["keras_backend"] != "tensorflow" for r in rows)
+    shown = [
+        c
+        for c in PAGE_COLUMNS
+        if (c != "error" or any(r["error"] for r in rows))
+        and (c != "keras_backend" or other_backend)
+    ]
     return [PAGE_HEADERS.get(c, c) for c in shown], [[_text(r[c]) for c in shown] for r in rows]
 
 

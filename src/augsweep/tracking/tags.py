@@ -53,6 +53,7 @@ class Tag:
     # How the run computed (augsweep.compute):
     JIT_COMPILE = "augsweep.jit_compile"  # "on: ..." or "off: ..." and why
     COMPUTE_DTYPE = "augsweep.compute_dtype"  # the body's compute dtype: float32 or float16
+    KERAS_BACKEND = "augsweep.keras_backend"  # trainer.keras_backend: tensorflow or jax
     FEATURE_CACHE = "augsweep.feature_cache"  # "on: N splits computed, M read" or "off: why"
 
 

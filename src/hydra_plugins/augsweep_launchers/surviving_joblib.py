@@ -11,7 +11,9 @@ each instead of one pool, because loky's pool cannot lose a worker alone: a dead
 breaks only its own executor. Its job is recorded as killed, with the signal
 (:func:`augsweep.tracking.sweep.record_lost_job`), and not retried in this launch (a
 relaunch resumes it from its checkpoint); a new worker takes its place for the next jobs,
-and every other job runs to its end. Like the plugin's, workers are reused from job to job.
+and every other job runs to its end. Like the plugin's, workers are reused from job to job,
+except by a job of another ``trainer.keras_backend`` (Keras loads one backend per process):
+its slot's worker is replaced.
 
 Each worker ends itself soon after the launching process dies (``kill -9`` of the sweep):
 :func:`augsweep.worker.end_with_parent`, its loky initializer.
@@ -84,6 +86,7 @@ class _Slot:
         self.env = env
         self.executor = None
         self.job = None  # the future of the job it runs or ran last
+        self.keras_backend = None  # the trainer.keras_backend override of its worker's jobs
 
     def submit(self, *args):
         """Run ``args[0](*args[1:])`` in this slot's worker (started if need be)."""
@@ -177,6 +180,10 @@ class JoblibLauncher(plugin.JoblibLauncher):
             for slot in [s for s in slots if s not in {v[0] for v in running.values()}]:
                 if waiting:
                     idx, overrides = waiting.popleft()
+                    backend = keras_backend_of(overrides)
+                    if backend != slot.keras_backend:  # Keras loaded another: a new worker
+                        slot.close()
+                        slot.keras_backend = backend
                     future = slot.submit(_execute_job, os.getpid(), idx, overrides,
                                          self.hydra_context, self.config, self.task_function,
                                          state)  # fmt: skip
@@ -203,6 +210,16 @@ class JoblibLauncher(plugin.JoblibLauncher):
         result = JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED)
         result.return_value = math.nan
         return result
+
+
+def keras_backend_of(overrides: Sequence[str]) -> str | None:
+    """A job's ``trainer.keras_backend`` override's value, or None (the config's)."""
+    from augsweep.overrides import override_key, split_override
+
+    for item in overrides:
+        if override_key(item) == "trainer.keras_backend":
+            return split_override(item)[1]
+    return None
 
 
 def _execute_job(parent_pid: int, *args):

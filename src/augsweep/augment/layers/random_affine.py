@@ -92,9 +92,10 @@ class RandomAffine(keras.layers.Layer):
         self.fill_value = float(fill_value)
         self.seed = seed
         self.generator = keras.random.SeedGenerator(seed)
-        # Its resampling op (ImageProjectiveTransformV3) has no XLA kernel: as Keras's
-        # RandomRotation, the layer tells a model with jit_compile="auto" not to compile it.
-        self.supports_jit = False
+        # On TensorFlow its resampling op (ImageProjectiveTransformV3) has no XLA kernel: as
+        # Keras's RandomRotation, the layer tells a model with jit_compile="auto" not to
+        # compile it. On JAX it compiles (keras.ops only), with the rest of the step.
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     @property
     def is_identity(self) -> bool:
