@@ -176,3 +176,15 @@ def test_a_run_keys_lock_file_goes_with_its_holder_and_a_late_opener_takes_the_n
         with key_lock(lock) as first, key_lock(lock) as second:
             assert first is None  # ...the file at the path is free: one holder
             assert second == f"host {os.uname().nodename}, pid {os.getpid()}"
+
+
+def test_a_pruned_trials_run_is_planned_pruned_never_resumed_nor_retrained(small_cfg, tracking_uri):
+    cfg = small_cfg()
+    client = store.connect(store.resolve_uri(tracking_uri))
+    run_id = make_running_run(tracking_uri, cfg, store.owner_tags())
+    client.set_tag(run_id, Tag.PRUNED_AT, "1")
+    client.set_terminated(run_id, "FINISHED")
+    fingerprint = client.get_run(run_id).data.tags[Tag.DATA_FINGERPRINT]
+    plan = plan_run(client, "1", run_key(cfg), fingerprint)
+    assert plan.action == Outcome.PRUNED and plan.run.info.run_id == run_id
+    assert plan.reason == f"run {run_id} pruned after epoch 1"

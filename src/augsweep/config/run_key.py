@@ -24,6 +24,7 @@ EXCLUDED = (
     "tracking",  # where results are logged, not what they are
     "resources",  # which GPU, how many jobs per GPU: where it runs, not what it learns
     "report",  # how the sweep's report compares runs, after they ran
+    "search",  # the search that chose this policy (its trial number, budget, storage)
     "rerun",  # asks to train again; the run itself is the same experiment
     "trainer.verbose",  # console output only
     "trainer.eval_batch_size",  # inference batch size: speed, not results

@@ -74,7 +74,8 @@ class RunRecord:
             "group": ",".join(f"{k}={v}" for k, v in self.settings.items()) or "all runs",
             "augment": data.tags.get(Tag.AUGMENT, ""),
             "seed": data.params.get("seed", ""),
-            "status": info.status,
+            # a pruned trial's run is FINISHED in MLflow, but stopped early: out of every mean
+            "status": "PRUNED" if Tag.PRUNED_AT in data.tags else info.status,
             **{key: data.metrics.get(key) for key in metrics.COMPARED},
             "best_epoch": int(best_epoch) if best_epoch is not None else None,
             "epochs": len(self.history.get("val_accuracy", [])),
