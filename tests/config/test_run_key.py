@@ -112,3 +112,10 @@ def test_a_relaunch_on_other_gpus_or_with_another_baseline_is_the_same_sweep():
     assert one == sweep_key(base, ["augment=none,flip", "resources.gpus=[0,1]"], {})
     assert one == sweep_key(base, ["resources.jobs_per_gpu=2", "augment=none,flip"], {})
     assert one == sweep_key(base, ["augment=none,flip", "report.baseline=flip"], {})
+
+
+def test_a_searchs_key_leaves_out_its_budget_so_a_larger_one_continues_it():
+    base = compose_config()
+    search = ["search.space.rotation=interval(0,0.3)", "search.trials=12"]
+    assert sweep_key(base, search, {}) == sweep_key(base, [search[0], "search.trials=40"], {})
+    assert sweep_key(base, search, {}) != sweep_key(base, [search[1]], {})
