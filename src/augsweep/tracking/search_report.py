@@ -111,10 +111,16 @@ def _study(tags):
 def _winners_and_baselines(records: Sequence[RunRecord], jobs) -> tuple[list[str], list[str]]:
     """The winners' names (policies the search composed) and the baselines' (``none``,
     ``trivialaugment``, ``search.compare``: options named by ``augment=``)."""
-    composed = {job["run_id"] for job in jobs if "augment=compose" in job["override_list"]}
+    bases = [
+        item.removeprefix("augment=")
+        for job in jobs
+        if CONFIRM in job["override_list"] and "augment=compose" not in job["override_list"]
+        for item in job["override_list"]
+        if item.startswith("augment=")
+    ]
+    bases = list(dict.fromkeys(bases))  # a winner that is a baseline (none) is compared as it
     names = list(dict.fromkeys(r.settings["augment"] for r in records))
-    bases = {r.settings["augment"] for r in records if r.run.info.run_id not in composed}
-    return [n for n in names if n not in bases], [n for n in names if n in bases]
+    return [n for n in names if n not in bases], [n for n in bases if n in names]
 
 
 def _intro(tags) -> list[str]:
