@@ -91,7 +91,8 @@ def test_a_search_killed_midway_resumes_to_its_budget_prunes_and_proves_its_winn
     outcomes = [r["outcome"] for r in trials.values()]
     assert set(outcomes) <= {"trained", "resumed", "skipped", "pruned"}  # a repeated policy:
     assert outcomes.count("pruned") == len(pruned)  # its run reused (skipped, or pruned)
-    assert "resumed" in outcomes  # the trial killed with the search, resumed in its run
+    # the trial killed with the search, resumed in its own run (then finished or pruned)
+    assert [r for r in trial_runs if "augsweep.resumed" in r.data.tags], outcomes
     confirm = [r for r in records if "search.role=confirm" in r["overrides"]]
     policies = {next(o for o in r["overrides"] if o.startswith("augment=")) for r in confirm}
     assert policies == {"augment=compose", "augment=none", "augment=trivialaugment",
