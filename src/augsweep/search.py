@@ -23,6 +23,9 @@ PRUNERS = ("median", "halving", "none")
 # What a trial's job reports each epoch, per single objective (Keras's logs key).
 REPORTED = {"accuracy": "val_accuracy", "gap": "gap"}
 SPACE_LISTS = ("use", "always")
+NOT_KNOBS = ("name", "use", "layers", "placement", "backend", "techniques", "affine_flip")
+SET_BY_SWEEPER = ("search.trial", "search.role", "search.label", "search.storage")
+SEARCH_SWEEPER = "hydra_plugins.augsweep_launchers.search_sweeper.SearchSweeper"
 
 
 def storage_url(storage: str | None, sweep_dir: Path) -> str:
@@ -259,3 +262,68 @@ def overrides(policy: Mapping[str, Any]) -> list[str]:
     items = ["augment=compose", f"augment.use=[{','.join(policy['use'])}]"]
     items += [f"augment.{k}={v}" for k, v in policy.items() if k != "use"]
     return [*items, f"augment.name='{label(policy)}'"]
+
+
+def check_or_exit(config):
+    """:func:`check` for the command line: one message and exit 2 when it fails."""
+    import sys
+
+    try:
+        return check(config, list(config.hydra.overrides.task))
+    except ValueError as error:
+        print(f"augsweep: invalid search: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+def check(config, overrides: Sequence[str]):
+    """The search's settings and space checked, before anything runs.
+
+    Returns:
+        The :class:`~augsweep.search.Space`, and the overrides every job gets.
+
+    Raises:
+        ValueError: One line naming each bad value and what is allowed.
+    """
+    from dataclasses import fields
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from augsweep.config.schema import AugmentConfig
+
+    cfg = config.search
+    problems = []
+    if cfg.objective not in OBJECTIVES:
+        problems.append(f"search.objective={cfg.objective}: use one of "
+                        f"{', '.join(OBJECTIVES)}")  # fmt: skip
+    if cfg.pruner not in PRUNERS:
+        problems.append(f"search.pruner={cfg.pruner}: use one of {', '.join(PRUNERS)}")
+    for name, low in (("trials", 1), ("top_k", 0), ("confirm_seeds", 2)):
+        if cfg[name] < low:
+            problems.append(f"search.{name}={cfg[name]}: must be >= {low}")
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    swept, passed = {}, []
+    for override, text in zip(parsed, overrides, strict=True):
+        key = override.get_key_element()
+        if key.startswith("search.space.") and override.is_sweep_override():
+            swept[key.removeprefix("search.space.")] = text.partition("=")[2]
+        elif override.is_sweep_override():
+            problems.append(
+                f"{text}: a search sweeps only search.space.*; "
+                "sweep the policy with search.space.<knob>='interval(a,b)'"
+            )
+        elif key not in SET_BY_SWEEPER:
+            passed.append(text)
+    knobs = [f.name for f in fields(AugmentConfig) if f.name not in NOT_KNOBS]
+    try:
+        space = parse_space(dict(cfg.space), swept, knobs)
+    except ValueError as error:
+        problems.append(str(error))
+        space = None
+    catalogue = set(config.augment.techniques.get(config.augment.backend) or {})
+    unknown = [t for t in (space.use + space.always if space else []) if t not in catalogue]
+    if unknown:
+        problems.append(f"search.space.use: unknown technique(s) {', '.join(unknown)}; use "
+                        f"those of the catalogue: {', '.join(sorted(catalogue))}")  # fmt: skip
+    if problems:
+        raise ValueError("\n  ".join(["", *problems]) if len(problems) > 1 else problems[0])
+    return space, passed

@@ -23,24 +23,20 @@ has no pruning and waits for whole batches. This one:
 # where dataclasses cannot resolve string annotations.
 import json
 import logging
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
 BASELINES = ("none", "trivialaugment")
-NOT_KNOBS = ("name", "use", "layers", "placement", "backend", "techniques", "affine_flip")
-SET_BY_SWEEPER = ("search.trial", "search.role", "search.label", "search.storage")
 
 
 @dataclass
@@ -84,11 +80,10 @@ class SearchSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config
         )
-        try:  # before the sweep's parent run exists (the callbacks start after setup)
-            self.space, self.passed = check(config, list(config.hydra.overrides.task))
-        except ValueError as error:
-            print(f"augsweep: invalid search: {error}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
+        from augsweep.search import check_or_exit
+
+        # (SweepTracker checked it already, before the sweep's parent run was created)
+        self.space, self.passed = check_or_exit(config)
 
     def sweep(self, arguments: list[str]) -> Any:
         from augsweep import search
@@ -262,57 +257,6 @@ def top_trials(study, objective: str, k: int) -> list:
             seen.add(key)
             chosen.append(trial)
     return chosen[:k]
-
-
-def check(config: DictConfig, overrides: Sequence[str]):
-    """The search's settings and space checked, before anything runs.
-
-    Returns:
-        The :class:`~augsweep.search.Space`, and the overrides every job gets.
-
-    Raises:
-        ValueError: One line naming each bad value and what is allowed.
-    """
-    from augsweep import search
-    from augsweep.config.schema import AugmentConfig
-
-    cfg = config.search
-    problems = []
-    if cfg.objective not in search.OBJECTIVES:
-        problems.append(f"search.objective={cfg.objective}: use one of "
-                        f"{', '.join(search.OBJECTIVES)}")  # fmt: skip
-    if cfg.pruner not in search.PRUNERS:
-        problems.append(f"search.pruner={cfg.pruner}: use one of {', '.join(search.PRUNERS)}")
-    for name, low in (("trials", 1), ("top_k", 0), ("confirm_seeds", 2)):
-        if cfg[name] < low:
-            problems.append(f"search.{name}={cfg[name]}: must be >= {low}")
-    parsed = OverridesParser.create().parse_overrides(list(overrides))
-    swept, passed = {}, []
-    for override, text in zip(parsed, overrides, strict=True):
-        key = override.get_key_element()
-        if key.startswith("search.space.") and override.is_sweep_override():
-            swept[key.removeprefix("search.space.")] = text.partition("=")[2]
-        elif override.is_sweep_override():
-            problems.append(
-                f"{text}: a search sweeps only search.space.*; "
-                "sweep the policy with search.space.<knob>='interval(a,b)'"
-            )
-        elif key not in SET_BY_SWEEPER:
-            passed.append(text)
-    knobs = [f.name for f in fields(AugmentConfig) if f.name not in NOT_KNOBS]
-    try:
-        space = search.parse_space(dict(cfg.space), swept, knobs)
-    except ValueError as error:
-        problems.append(str(error))
-        space = None
-    catalogue = set(config.augment.techniques.get(config.augment.backend) or {})
-    unknown = [t for t in (space.use + space.always if space else []) if t not in catalogue]
-    if unknown:
-        problems.append(f"search.space.use: unknown technique(s) {', '.join(unknown)}; use "
-                        f"those of the catalogue: {', '.join(sorted(catalogue))}")  # fmt: skip
-    if problems:
-        raise ValueError("\n  ".join(["", *problems]) if len(problems) > 1 else problems[0])
-    return space, passed
 
 
 def _stopping() -> bool:
