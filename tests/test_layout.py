@@ -137,6 +137,7 @@ FLOORS = (
             "augsweep.checkpoint",
             "augsweep.callbacks",
             "augsweep.evaluation",
+            "augsweep.search",
         ),
     ),
     ("tracking", ("augsweep.tracking",)),

@@ -196,6 +196,29 @@ class EpochProgress(keras.callbacks.Callback):
         return "  ".join(shown)
 
 
+class StopWhenHopeless(keras.callbacks.Callback):
+    """Report each epoch to a search's trial and stop training when its pruner says so.
+
+    Place it last (the epoch is logged before it may stop).
+
+    Args:
+        report: Called as ``report(epoch, logs)``; True when the trial should stop.
+
+    Attributes:
+        pruned_at: The epoch (1-based) after which training stopped, or None.
+    """
+
+    def __init__(self, report: Callable[[int, Mapping[str, float]], bool]):
+        super().__init__()
+        self.report = report
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.pruned_at is None and self.report(epoch, logs or {}):
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True
+
+
 class TrainingDiverged(InputError, ArithmeticError):
     """The loss became NaN or infinite: the run stops at once and ends FAILED.
 

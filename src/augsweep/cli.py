@@ -247,14 +247,19 @@ def describe(outcome: Outcome, fields: dict, summary: dict) -> str:
         Outcome.RESUMED: f"resumed {detail}, done in {seconds}{result}",
         Outcome.SKIPPED: f"skipped ({detail}){result}",
         Outcome.ELSEWHERE: f"skipped: {detail}",
+        Outcome.PRUNED: f"pruned {detail} in {seconds}",
     }
     return done.get(outcome) or f"{outcome} after {seconds}: {fields.get('error', '')}"
 
 
 def run_name(overrides: list[str], sweep: SweepInfo | None, cfg: DictConfig) -> str:
     """A run's name: its policy, then the job's swept overrides in a sweep, else its overrides
-    of the experiment (not where it is logged or run: :data:`~augsweep.config.run_key.EXCLUDED`).
+    of the experiment (not where it is logged or run: :data:`~augsweep.config.run_key.EXCLUDED`);
+    a search's job: its policy (``flip+rotation(0.12)``), and its seed in the confirmation.
     """
+    if sweep and cfg.search.role:
+        seed = f",seed={cfg.seed}" if cfg.search.role == "confirm" else ""
+        return f"{cfg.augment.name}{seed}"
     if sweep:
         shown = sweep.swept_overrides(overrides)
     else:

@@ -24,6 +24,8 @@ FINAL_CLEAN_ACCURACY = "final_clean_accuracy"
 FINAL_GAP = "final_gap"
 TEST_ACCURACY = "test_accuracy"
 TEST_LOSS = "test_loss"
+# In a search trial's summary (job record) when its pruner stopped it: the last epoch trained.
+PRUNED_AT = "pruned_at_epoch"
 SUMMARY = (
     BEST_VAL_ACCURACY, BEST_EPOCH, FINAL_VAL_ACCURACY, FINAL_CLEAN_ACCURACY, FINAL_GAP,
     TEST_ACCURACY, TEST_LOSS,

@@ -20,6 +20,7 @@ class Outcome(str, Enum):
     RESUMED = "resumed"  # a killed or failed run, continued in the same run
     SKIPPED = "skipped"  # a finished run stands (a diverged one is not retried: FAILED)
     ELSEWHERE = "elsewhere"  # a live process trains the same run key now
+    PRUNED = "pruned"  # a search's trial stopped early by its pruner (its run FINISHED)
     FAILED = "failed"
     KILLED = "killed"  # interrupted, or its process died mid-job
     NOT_STARTED = "not started"  # the sweep ended before the job began

@@ -23,7 +23,7 @@ import mlflow
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from augsweep import metrics
+from augsweep import metrics, search
 from augsweep.augment.policy import Policy, build_policy
 from augsweep.augment.preview import PREVIEW_IMAGES, first_examples, save_preview
 from augsweep.callbacks import (
@@ -31,6 +31,7 @@ from augsweep.callbacks import (
     CleanEvaluation,
     EpochLogger,
     EpochProgress,
+    StopWhenHopeless,
     TrainingDiverged,
     Validation,
     check_diverged,
@@ -165,7 +166,7 @@ def train_checked(
         plan = _plan(client, experiment_id, key, splits, cfg)
         if plan.action == Outcome.FAILED:  # diverged before: not trained again, still a failure
             raise relaunch.DivergedBefore(plan.reason, plan.run.info.run_id)
-        if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE):
+        if plan.action in (Outcome.SKIPPED, Outcome.ELSEWHERE, Outcome.PRUNED):
             return _reused(client, plan, sweep, time.monotonic() - start)
         resume_id = plan.run.info.run_id if plan.action == Outcome.RESUMED else None
         tags = {**run_tags(cfg, sweep, key, job), **(extra_tags or {})}
@@ -190,11 +191,13 @@ def train_checked(
             checkpoint = _checkpoint(cfg, key, run.info.run_id)
             progress = label or f"run {run_name or cfg.augment.name}"
             summary, done = _train_in_run(cfg, splits, checkpoint, outbox, resume_id, parent_id,
-                                          policy, progress)  # fmt: skip
+                                          policy, progress, sweep)  # fmt: skip
         checkpoint.remove()  # the run FINISHED: nothing left to resume
     outcome, detail = (
         (Outcome.RESUMED, f"from epoch {done}") if resume_id else (Outcome.TRAINED, "")
     )
+    if metrics.PRUNED_AT in summary:  # a search's trial, stopped by its pruner
+        outcome, detail = Outcome.PRUNED, f"after epoch {int(summary[metrics.PRUNED_AT])}"
     return RunResult(outcome, run.info.run_id, summary, detail, time.monotonic() - start)
 
 
@@ -276,6 +279,11 @@ def run_tags(cfg: DictConfig, sweep: SweepInfo | None, key: str, job: int | None
         tags[Tag.SWEEPS] = sweep.sweep_id
         if job is not None:
             tags[Tag.JOB] = str(job)
+    if sweep and cfg.search.role:  # a job of hydra/sweeper=search
+        tags[Tag.SEARCH_ROLE] = cfg.search.role
+        tags[Tag.SEARCH_STUDY] = search.study_name(sweep.sweep_key)
+        if cfg.search.trial >= 0:
+            tags[Tag.SEARCH_TRIAL] = str(cfg.search.trial)
     return tags
 
 
@@ -312,12 +320,18 @@ def _train_in_run(
     parent_id: str | None,
     policy: Policy | None = None,
     label: str = "run",
+    sweep: SweepInfo | None = None,
 ) -> tuple[dict[str, float], int]:
     """Inside the run: its inputs recorded, its parts assembled, training (resumed from the
     checkpoint if any; a line per epoch named ``label``), then its results recorded. Returns
-    the summary and the number of epochs done before."""
+    the summary (with :data:`metrics.PRUNED_AT` when a search's pruner stopped it) and the
+    number of epochs done before."""
     _record_inputs(cfg, splits, resumed=resume_id is not None)
     parts = assemble(cfg, splits, checkpoint, outbox, resume_id is not None, parent_id, policy)
+    hopeless = None
+    if sweep and cfg.search.role == "trial":  # its epochs reported to the study (pruning)
+        hopeless = StopWhenHopeless(search.epoch_reporter(cfg.search, sweep.sweep_key))
+        parts.callbacks.append(hopeless)
     mlflow.set_tags(parts.compute_tags)
     _record_restored(outbox, parts.done)
     artifacts.warm_up(model=cfg.tracking.log_model)  # once-per-process costs, meanwhile
@@ -337,6 +351,9 @@ def _train_in_run(
         checkpoint.remove()  # never resumed: a relaunch skips it, rerun=true trains anew
         raise
     summary = _record_result(cfg, splits, parts)
+    if hopeless is not None and hopeless.pruned_at is not None:
+        mlflow.set_tag(Tag.PRUNED_AT, str(hopeless.pruned_at))
+        summary = {**summary, metrics.PRUNED_AT: hopeless.pruned_at}
     return summary, len(parts.done)
 
 

@@ -120,3 +120,10 @@ def test_a_relaunch_on_other_gpus_or_with_another_baseline_is_the_same_sweep():
 def test_float16_is_the_run_that_true_was():
     assert key("trainer.mixed_precision=float16") == key("trainer.mixed_precision=true")
     assert key("trainer.mixed_precision=bfloat16") != key("trainer.mixed_precision=true")
+
+
+def test_a_searchs_key_leaves_out_its_budget_so_a_larger_one_continues_it():
+    base = compose_config()
+    search = ["search.space.rotation=interval(0,0.3)", "search.trials=12"]
+    assert sweep_key(base, search, {}) == sweep_key(base, [search[0], "search.trials=40"], {})
+    assert sweep_key(base, search, {}) != sweep_key(base, [search[1]], {})

@@ -203,3 +203,15 @@ def test_a_requeued_slurm_job_takes_its_earlier_attempts_run_as_its_own(
     assert (outcome.action, outcome.run.info.run_id) == (Outcome.RESUMED, run_id)
     assert client.get_run(run_id).info.status == "KILLED"  # reaped, then resumed
     assert store.owner_tags()[Tag.ATTEMPT] == "slurm:812/1"  # who owns it from now on
+
+
+def test_a_pruned_trials_run_is_planned_pruned_never_resumed_nor_retrained(small_cfg, tracking_uri):
+    cfg = small_cfg()
+    client = store.connect(store.resolve_uri(tracking_uri))
+    run_id = make_running_run(tracking_uri, cfg, store.owner_tags())
+    client.set_tag(run_id, Tag.PRUNED_AT, "1")
+    client.set_terminated(run_id, "FINISHED")
+    fingerprint = client.get_run(run_id).data.tags[Tag.DATA_FINGERPRINT]
+    plan = plan_run(client, "1", run_key(cfg), fingerprint)
+    assert plan.action == Outcome.PRUNED and plan.run.info.run_id == run_id
+    assert plan.reason == f"run {run_id} pruned after epoch 1"

@@ -13,6 +13,7 @@ from augsweep.tracking.stats import (
     analyze,
     answer,
     curve_band,
+    holm,
     paired,
     swept_settings,
     t_interval,
@@ -203,3 +204,56 @@ def test_the_answer_per_policy_follows_the_test_verdict_qualified_by_the_gap(tes
 def test_one_pair_is_too_few_to_answer():
     (comparison,) = analyze(rows_for("flip", [0.05], [-0.05])).comparisons
     assert answer(comparison) == "flip: too few pairs to tell (n=1)"
+
+
+def test_holm_adjusts_the_p_values_of_a_family_step_down():
+    # Sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04, made
+    # non-decreasing in that order: 0.02, 0.03, 0.06, 0.06 (worked by hand from Holm 1979).
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.3]) == [0.3]
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # capped at 1
+
+
+def policy_rows(policy: str, diffs, seeds=range(5)) -> list[dict]:
+    """Runs of ``policy`` whose test accuracy differs from ``none``'s (0.8) by ``diffs``."""
+    return [
+        {"status": "FINISHED", "seed": s, "settings": {"augment": policy}, "test_accuracy": 0.8 + d}
+        for s, d in zip(seeds, diffs, strict=True)
+    ]
+
+
+def test_several_groups_against_one_baseline_are_decided_by_holms_adjusted_p():
+    none = policy_rows("none", [0.0] * 5)
+    lucky = [0.02, 0.01, 0.03, 0.0, 0.015]  # alone: interval above 0, p = 0.040
+    flat = [[0.01, -0.01, 0.02, -0.02, 0.0], [0.03, -0.02, 0.01, -0.03, 0.01]]
+    alone = analyze(none + policy_rows("lucky", lucky))
+    (single,) = [p for p in alone.comparisons[0].paired if p.metric == "test_accuracy"]
+    assert single.verdict == "better" and single.p < 0.05 and single.p_adjusted == single.p
+    assert not alone.corrected
+    family = analyze(
+        none
+        + policy_rows("lucky", lucky)
+        + policy_rows("flat", flat[0])
+        + policy_rows("flatter", flat[1])
+    )
+    assert family.corrected
+    (result,) = [p for p in family.comparisons[0].paired if p.metric == "test_accuracy"]
+    assert result.family == 3 and result.p == single.p  # the same test, its p adjusted
+    assert result.p_adjusted == pytest.approx(3 * single.p)
+    assert result.diff == single.diff  # the interval is shown as it is (unadjusted)
+    assert result.verdict == "no clear difference with n=5"
+
+
+def test_the_verdict_table_labels_intervals_unadjusted_and_shows_holms_p_when_corrected():
+    from augsweep.tracking.report_files import verdict_cells, verdict_table
+
+    none = policy_rows("none", [0.0] * 5)
+    one = analyze(none + policy_rows("a", [0.02, 0.01, 0.03, 0.0, 0.015]))
+    assert "p (Holm)" not in verdict_table(one)[0]
+    two = analyze(
+        none + policy_rows("a", [0.02, 0.01, 0.03, 0.0, 0.015]) + policy_rows("b", [0.0] * 5)
+    )
+    header, rows = verdict_table(two)
+    assert "Δ test acc. [95% CI, unadjusted]" in header and "p (Holm)" in header
+    test_cell = verdict_cells(two)[1][0][3][0]  # group, n, val., test
+    assert ", Holm 0.0799: no clear difference with n=5" in test_cell, test_cell

@@ -24,6 +24,7 @@ EXCLUDED = (
     "tracking",  # where results are logged, not what they are
     "resources",  # which GPU, how many jobs per GPU: where it runs, not what it learns
     "report",  # how the sweep's report compares runs, after they ran
+    "search",  # the search that chose this policy (its trial number, budget, storage)
     "rerun",  # asks to train again; the run itself is the same experiment
     "trainer.verbose",  # console output only
     "trainer.eval_batch_size",  # inference batch size: speed, not results
@@ -38,6 +39,10 @@ EXCLUDED = (
 # Augment knobs added after KEY_VERSION 1: in the key only of a policy whose specs interpolate
 # them (an unused knob cannot change a result), so that adding one kept every older run's key.
 LATER_KNOBS = ("shear", "affine_flip")
+# Catalogue entries added after the sweep key's first version: left out of the sweep key's
+# base (a run's key holds only the techniques its policy uses), so that the sweeps launched
+# before keep their parent runs.
+LATER_TECHNIQUES = ("augment.techniques.keras.trivialaugment",)
 
 
 def run_key(cfg: DictConfig) -> str:
@@ -116,9 +121,11 @@ def sweep_key(base: DictConfig, overrides: Iterable[str], params: Mapping[str, s
     node = OmegaConf.to_container(base, resolve=False)
     return _digest(
         {
-            "base": _without(node, (*EXCLUDED, *_backend_at_default(node))),
+            "base": _without(node, (*EXCLUDED, *LATER_TECHNIQUES, *_backend_at_default(node))),
             "overrides": sorted(
-                o for o in overrides if not (_is_placement(o) or _is_report_choice(o))
+                o
+                for o in overrides
+                if not (_is_placement(o) or _is_report_choice(o) or _is_search_budget(o))
             ),
             "params": {key: str(value) for key, value in sorted(params.items())},
         }
@@ -129,6 +136,11 @@ def _is_report_choice(override: str) -> bool:
     """An override of how the report compares runs (``report.baseline=flip``): a relaunch
     with another baseline is the same sweep, reported anew."""
     return is_under(override, "report")
+
+
+def _is_search_budget(override: str) -> bool:
+    """``search.trials=60``: a relaunch with a larger budget continues the same search."""
+    return override.partition("=")[0].lstrip("+~") == "search.trials"
 
 
 def _is_placement(override: str) -> bool:

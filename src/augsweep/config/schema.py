@@ -349,6 +349,47 @@ class ReportConfig:
 
 
 @dataclass
+class SearchConfig:
+    """A search over policies (``hydra/sweeper=search``; not part of a run's key).
+
+    Attributes:
+        trials: Trials in total, over every launch of the search (a relaunch continues).
+        objective: ``accuracy`` (final validation accuracy, up), ``gap`` (final gap, down),
+            or ``both`` (two objectives: the Pareto front).
+        pruner: ``median``, ``halving`` (successive halving) or ``none``.
+        storage: Where the study is kept: null for an Optuna journal file in the sweep
+            folder, or a database URL Optuna takes (``sqlite:///...``, ``postgresql://...``).
+        top_k: The best policies retrained with ``confirm_seeds`` seeds once the trials are
+            spent (0: no confirmation).
+        confirm_seeds: Seeds of the confirmation (0 .. confirm_seeds - 1).
+        compare: The hand-written policy the winners are compared with, beside ``none``
+            and ``trivialaugment``.
+        startup_trials: Trials completed before the pruner prunes any.
+        warmup_epochs: Epochs of a trial before it may be pruned.
+        space: The search space: ``use`` (techniques, each on or off), ``always``
+            (techniques always on), and one entry per magnitude knob of ``augment``
+            (``rotation: interval(0,0.3)``, ``randaugment_ops: choice(1,2,3)``).
+        trial: Set by the sweeper on each job: its trial number (-1: not a trial).
+        role: Set by the sweeper: ``trial`` or ``confirm``.
+        label: Set by the sweeper: the policy's name, ``flip+rotation(0.12)``.
+    """
+
+    trials: int = 20
+    objective: str = "accuracy"
+    pruner: str = "median"
+    storage: str | None = None
+    top_k: int = 3
+    confirm_seeds: int = 5
+    compare: str = "flip_rot_zoom"
+    startup_trials: int = 4
+    warmup_epochs: int = 1
+    space: dict[str, Any] = field(default_factory=dict)
+    trial: int = -1
+    role: str = ""
+    label: str = ""
+
+
+@dataclass
 class ResourcesConfig:
     """What a job may use of the machine it runs on (not part of a run's key).
 
@@ -389,6 +430,7 @@ class Config:
     tracking: TrackingConfig = MISSING
     resources: ResourcesConfig = MISSING
     report: ReportConfig = field(default_factory=ReportConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 def register_configs() -> None:
@@ -404,6 +446,7 @@ def register_configs() -> None:
     cs.store(group="schema/trainer", name="trainer", node=TrainerConfig)
     cs.store(group="schema/tracking", name="tracking", node=TrackingConfig)
     cs.store(group="schema/resources", name="resources", node=ResourcesConfig)
+    cs.store(group="schema/search", name="search", node=SearchConfig)
 
 
 def policy_name(use) -> str:

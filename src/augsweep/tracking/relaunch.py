@@ -133,6 +133,9 @@ def plan_run(
 def _plan_existing(client: MlflowClient, run: Run, stale_after_s: float) -> Plan:
     """The plan for the newest run of the key on the same data (its owner is not alive)."""
     status, run_id = run.info.status, run.info.run_id
+    if status == "FINISHED" and Tag.PRUNED_AT in run.data.tags:  # never resumed nor retrained
+        epoch = run.data.tags[Tag.PRUNED_AT]
+        return Plan(Outcome.PRUNED, run, f"run {run_id} pruned after epoch {epoch}")
     if status == "FINISHED":
         return Plan(Outcome.SKIPPED, run, f"finished run {run_id}")
     error = run.data.tags.get(Tag.ERROR, "")

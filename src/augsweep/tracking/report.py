@@ -125,7 +125,13 @@ def for_sweep(
             ``none``).
     """
     records = load_records(client, sweep.runs, sweep.jobs)
+    if Tag.SEARCH_STUDY in sweep.parent_tags:  # a search: the confirmation runs are compared
+        from augsweep.tracking import search_report
+
+        records = search_report.confirmation_records(records, sweep.jobs)
     paths = build_report(records, out_dir, sweep.title, sweep.jobs, sweep.parent_tags, baseline)
+    if Tag.SEARCH_STUDY in sweep.parent_tags:  # its page: the search, then the proof
+        paths = search_report.write_page(client, sweep, records, out_dir, paths)
     return SweepReport(sweep, out_dir, paths, analyze(records, sweep.parent_tags, baseline))
 
 

@@ -77,7 +77,8 @@ class RunRecord:
             "seed": data.params.get("seed", ""),
             # runs from before the tag existed ran on TensorFlow
             "keras_backend": data.tags.get(Tag.KERAS_BACKEND, "tensorflow"),
-            "status": info.status,
+            # a pruned trial's run is FINISHED in MLflow, but stopped early: out of every mean
+            "status": "PRUNED" if Tag.PRUNED_AT in data.tags else info.status,
             **{key: data.metrics.get(key) for key in metrics.COMPARED},
             "best_epoch": int(best_epoch) if best_epoch is not None else None,
             "epochs": len(self.history.get("val_accuracy", [])),
@@ -245,14 +246,19 @@ def fmt_p(p: float | None) -> str:
 
 def verdict_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
     """The paired comparisons: per group and metric, difference [CI], p and verdict."""
+    holm = analysis.corrected
     header = ["group", "baseline", "pairs"]
     for metric, _ in metrics.PAIRED:
-        header += [f"Δ {metrics.LABELS[metric]} [95% CI]", "p", "verdict"]
+        ci = "[95% CI, unadjusted]" if holm else "[95% CI]"
+        header += [f"Δ {metrics.LABELS[metric]} {ci}", "p", *(["p (Holm)"] if holm else [])]
+        header.append("verdict")
     rows = []
     for comparison in analysis.comparisons:
         row = [comparison.group.label, comparison.baseline.label, str(len(comparison.seeds))]
         for result in comparison.paired:
-            row += [fmt_interval(result.diff, signed=True), fmt_p(result.p), result.verdict]
+            row += [fmt_interval(result.diff, signed=True), fmt_p(result.p)]
+            row += [fmt_p(result.p_adjusted)] if holm else []
+            row.append(result.verdict)
         rows.append(row)
     return header, rows
 
@@ -268,6 +274,8 @@ def verdict_cells(analysis: stats.Analysis) -> tuple[list[str], list[list]]:
         row: list = [stats.short_label(comparison.group), str(len(comparison.seeds))]
         for result in comparison.paired:
             diff, p = fmt_interval(result.diff, signed=True), fmt_p(result.p)
+            if result.family > 1:
+                p += f", Holm {fmt_p(result.p_adjusted)}"
             row.append((f"{diff}, p {p}: {result.verdict}", result.verdict))
         rows.append(row)
     return header, rows
@@ -287,10 +295,34 @@ def verdict_markdown(analysis: stats.Analysis) -> list[str]:
     return [
         *(f"- {line}" for line in answer_lines(analysis)),
         "",
-        f"Paired by seed against {analysis.baseline} (95% CI, p, verdict):",
+        f"Paired by seed against {analysis.baseline} ({_verdict_legend(analysis)}):",
         "",
         *_markdown_table(header, cells),
     ]
+
+
+def _verdict_legend(analysis: stats.Analysis) -> str:
+    """What a verdict cell holds: ``95% CI, p, verdict`` (Holm's p added when corrected)."""
+    if analysis.corrected:
+        return "95% CI unadjusted, p, Holm-adjusted p, verdict by the adjusted p"
+    return "95% CI, p, verdict"
+
+
+def _correction_sentence(analysis: stats.Analysis) -> str:
+    """How the verdicts were decided: each on its own, or Holm over a family."""
+    if not analysis.corrected:
+        return (
+            "The verdict is better or worse when the 95% CI of the mean difference excludes 0 "
+            "(p < 0.05); one group is compared with its baseline, so there is nothing to "
+            "correct for."
+        )
+    return (
+        "Several groups are compared with one baseline, so each metric's p-values over the "
+        "groups sharing a baseline are corrected for it (Holm's step-down method): the verdict "
+        "is better or worse when the Holm-adjusted p < 0.05. The 95% CIs shown are unadjusted "
+        "(each comparison on its own), so an interval may exclude 0 while the verdict says "
+        "no clear difference."
+    )
 
 
 def group_table(analysis: stats.Analysis) -> tuple[list[str], list[list[str]]]:
@@ -313,10 +345,9 @@ def _intro_lines(records, analysis: stats.Analysis) -> list[str]:
         "intervals are 95% Student t intervals over the seeds.",
         f"Each group is compared with the baseline {analysis.baseline} that has the same other "
         f"swept values, seed by seed (same seed: same split and initial weights). Test: "
-        f"{stats.TEST_NAME}. The verdict is better or worse when the 95% CI of the mean "
-        "difference excludes 0 (p < 0.05), each comparison on its own (not corrected for "
-        "several). Validation accuracy is the final epoch's, not the best: the best is picked "
-        "on the validation set itself and favours noisier curves.",
+        f"{stats.TEST_NAME}. {_correction_sentence(analysis)} Validation accuracy is the "
+        "final epoch's, not the best: the best is picked on the validation set itself and "
+        "favours noisier curves.",
         stats.ANSWER_RULES,
     ]
 
@@ -352,6 +383,7 @@ def _write_groups_csv(analysis: stats.Analysis, path: Path) -> Path:
                 f"{name}_ci_low": result.diff.low,
                 f"{name}_ci_high": result.diff.high,
                 f"p_{result.metric}": result.p,
+                f"p_holm_{result.metric}": result.p_adjusted,
                 f"verdict_{result.metric}": result.verdict,
             }
         rows.append(row)

@@ -10,13 +10,19 @@ the difference between them is the policy's effect plus less noise than two unre
 The test is scipy's paired t-test (``scipy.stats.ttest_rel``, two-sided); the interval of
 the mean difference uses the same t distribution, so "the interval excludes 0" and
 "p < 0.05" always agree, and the verdict follows them.
+
+Several groups against one baseline are several tests: the chance that one of them says
+"better" by luck grows with their number. So the p-values of one metric over every group
+compared with the same baseline group (a family) are adjusted by Holm's step-down method
+(:func:`holm`), and the verdict is decided by the adjusted p; the intervals stay as they are
+(unadjusted, and labelled so). With one group compared, nothing changes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -25,6 +31,7 @@ from augsweep import metrics
 from augsweep.overrides import split_override
 
 CONFIDENCE = 0.95
+ALPHA = 1 - CONFIDENCE
 SEED_KEY = "seed"
 TEST_NAME = "paired t-test (scipy.stats.ttest_rel, two-sided)"
 DEFAULT_KEY = "augment"  # what a baseline names when it is a bare value: `none`
@@ -56,13 +63,18 @@ class Paired:
         diff: The mean paired difference and its interval.
         p: p-value of the paired t-test (None below two pairs).
         verdict: ``better``, ``worse``, ``no clear difference with n=N``; with one pair
-            ``no interval with n=1``, with none ``-``.
+            ``no interval with n=1``, with none ``-``. In a family of several comparisons,
+            decided by ``p_adjusted``.
+        p_adjusted: Holm's adjusted p over the family (``p`` itself in a family of one).
+        family: How many comparisons of this metric share the baseline (Holm's m).
     """
 
     metric: str
     diff: Interval
     p: float | None
     verdict: str
+    p_adjusted: float | None = None
+    family: int = 1
 
 
 @dataclass
@@ -126,6 +138,11 @@ class Analysis:
     comparisons: list[Comparison]
     notes: list[str]
 
+    @property
+    def corrected(self) -> bool:
+        """Whether any verdict was decided by a Holm-adjusted p (a family of two or more)."""
+        return any(p.family > 1 for c in self.comparisons for p in c.paired)
+
 
 def t_interval(values: Sequence[float]) -> Interval:
     """The mean of ``values`` and its 95% Student t confidence interval.
@@ -181,6 +198,66 @@ def verdict(diff: Interval, sign: int) -> str:
     if diff.high is not None and diff.high < 0:
         return "worse" if sign > 0 else "better"
     return f"no clear difference with n={diff.n}"
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given.
+
+    Written here because scipy (1.16) has no multiple-comparison adjustment of p-values
+    (``scipy.stats.false_discovery_control`` is Benjamini-Hochberg, which controls the false
+    discovery rate, not the chance of any false "better"), and statsmodels is a large
+    dependency for these few lines. The i-th smallest p (from 0) is multiplied by (m - i),
+    then made non-decreasing in that order and capped at 1.
+
+    Args:
+        pvalues: The family's p-values.
+
+    Returns:
+        The adjusted p-values, each >= its p.
+    """
+    m = len(pvalues)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, index in enumerate(sorted(range(m), key=lambda i: pvalues[i])):
+        running = max(running, min(1.0, (m - rank) * pvalues[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def corrected(result: Paired, p_adjusted: float, family: int, sign: int) -> Paired:
+    """``result`` with its Holm-adjusted p, and its verdict decided by it.
+
+    Args:
+        result: The unadjusted comparison.
+        p_adjusted: Its adjusted p-value.
+        family: The family's size.
+        sign: +1 when higher is better, -1 when lower is better.
+    """
+    if family < 2:  # one comparison: the interval and p already agree
+        return replace(result, p_adjusted=result.p, family=family)
+    if p_adjusted < ALPHA:
+        better = (result.diff.mean > 0) == (sign > 0)
+        decided = "better" if better else "worse"
+    else:
+        decided = f"no clear difference with n={result.diff.n}"
+    return replace(result, verdict=decided, p_adjusted=p_adjusted, family=family)
+
+
+def correct_families(comparisons: list[Comparison]) -> None:
+    """Adjust each metric's p-values over every comparison with the same baseline group
+    (Holm), in place; comparisons without a p (fewer than two pairs) are not in the family."""
+    signs = dict(metrics.PAIRED)
+    families: dict[int, list[Comparison]] = {}
+    for comparison in comparisons:
+        families.setdefault(id(comparison.baseline), []).append(comparison)
+    for family in families.values():
+        for index, (metric, _) in enumerate(metrics.PAIRED):
+            members = [c for c in family if c.paired[index].p is not None]
+            adjusted = holm([c.paired[index].p for c in members])
+            for comparison, p_adjusted in zip(members, adjusted, strict=True):
+                comparison.paired[index] = corrected(
+                    comparison.paired[index], p_adjusted, len(members), signs[metric]
+                )
 
 
 def swept_settings(overrides: Mapping[str, Sequence[str]]) -> dict[str, dict[str, str]]:
@@ -279,6 +356,7 @@ def analyze(rows: Sequence[dict], baseline: str = "none") -> Analysis:
             "(5 runs per group)."
         )
     comparisons, missing = _comparisons(groups, baseline)
+    correct_families(comparisons)
     notes += missing
     for comparison in comparisons:
         if comparison.unpaired:
@@ -342,8 +420,8 @@ ANSWER_RULES = (
     "'hurts', else 'no clear difference'; the gap's verdict qualifies it ('overfits less' or "
     "'more'). A group whose test accuracy is worse while its gap is better 'overfits less but "
     "loses accuracy: does not help here' (a gap also shrinks when the model stops learning). "
-    "Each verdict is the table's (95% CI of the paired difference, not corrected for several "
-    "comparisons)."
+    "Each verdict is the table's (p of the paired test, Holm-adjusted when several groups are "
+    "compared with one baseline)."
 )
 
 

@@ -29,6 +29,7 @@ from augsweep import console, interrupts
 from augsweep.errors import EXIT_FAILED, InputError
 from augsweep.outcomes import LISTED, UNFINISHED, Outcome
 from augsweep.overrides import override_key, run_label
+from augsweep.search import SEARCH_SWEEPER
 from augsweep.tracking.tags import Tag, job_records
 from augsweep.tracking.uri import is_http
 from augsweep.worker import frozen_imports
@@ -227,6 +228,10 @@ class SweepTracker(Callback):
         self.sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if config.hydra.sweeper.get("_target_") == SEARCH_SWEEPER:  # before any run exists
+            from augsweep.search import check_or_exit
+
+            check_or_exit(config)
         console.quiet_library_lines()  # before the store is created; the launcher's job lines
         with frozen_imports():  # MLflow: once the sweep starts
             from augsweep.config.run_key import sweep_key

@@ -50,6 +50,12 @@ class Tag:
     REAPED = "augsweep.reaped"  # set when a dead owner's run was closed as KILLED
     RESUMED = "augsweep.resumed"  # epochs done when the run was last resumed
     PREVIOUS_RUN = "augsweep.previous_run"  # a run of the same config on other data
+    # A search (hydra/sweeper=search): on a trial's or a confirmation's run
+    PRUNED_AT = "augsweep.pruned_at_epoch"  # a pruned trial: the epoch it stopped after
+    SEARCH_TRIAL = "augsweep.search.trial"  # a trial's number in its study
+    SEARCH_STUDY = "augsweep.search.study"  # the study (also on the search's parent run)
+    SEARCH_ROLE = "augsweep.search.role"  # "trial" or "confirm"
+    SEARCH_STORAGE = "augsweep.search.storage"  # on the search's parent: the study's storage
     # How the run computed (augsweep.compute):
     JIT_COMPILE = "augsweep.jit_compile"  # "on: ..." or "off: ..." and why
     COMPUTE_DTYPE = "augsweep.compute_dtype"  # the body's compute dtype: float32 or float16

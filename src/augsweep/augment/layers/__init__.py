@@ -10,5 +10,13 @@ from augsweep.augment.layers.color_jitter import ColorJitter
 from augsweep.augment.layers.cut_mix import CutMix
 from augsweep.augment.layers.gaussian_noise import RandomGaussianNoise
 from augsweep.augment.layers.random_affine import RandomAffine
+from augsweep.augment.layers.trivial_augment import TrivialAugment
 
-__all__ = ["AugMix", "ColorJitter", "CutMix", "RandomAffine", "RandomGaussianNoise"]
+__all__ = [
+    "AugMix",
+    "ColorJitter",
+    "CutMix",
+    "RandomAffine",
+    "RandomGaussianNoise",
+    "TrivialAugment",
+]
