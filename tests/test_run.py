@@ -251,6 +251,7 @@ def test_run_tags_name_what_the_run_compares_its_key_and_its_sweep():
         "dataset": "digits",
         "model": "small_cnn",
         "run_key": "0123456789abcdef",
+        "augsweep.keras_backend": "tensorflow",  # the report's backend column reads it
     }
     sweep = SweepInfo("20260101-000000-abcdef", "parent", "1", "sqlite:////x/mlflow.db")
     in_sweep = run_tags(cfg, sweep, "0123456789abcdef", 4)
