@@ -36,7 +36,7 @@ test: $(STAMP)
 
 ## The quick tests only.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n 4 --dist worksteal -m "not slow"
 
 ## Mutation testing of the pure core (mutmut; [tool.mutmut] in pyproject.toml): each mutant
 ## of run_key, checks, stats, relaunch and resources against the unit tests that call the
