@@ -15,6 +15,7 @@ from augsweep.callbacks import (
     CleanEvaluation,
     EpochLogger,
     EpochProgress,
+    StopWhenHopeless,
     TrainingDiverged,
     Validation,
     check_diverged,
@@ -164,3 +165,16 @@ def test_a_resumed_run_says_where_it_goes_on():
     lines = epoch_lines(5, done=3)
     assert "goes on from epoch 4/5 (3 done before)" in lines[0]
     assert lines[1].startswith("job 2/6 flip,seed=1: epoch 4/5")
+
+
+def test_a_hopeless_trial_stops_after_its_epoch_but_never_counts_pruned_at_its_last():
+    reported = []
+    stop = StopWhenHopeless(lambda epoch, logs: reported.append(epoch) or True)
+    stop.set_params({"epochs": 3})
+    stop.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    stop.model.stop_training = False  # as fit sets it
+    stop.on_epoch_end(2, {})  # the last epoch: nothing left to save
+    assert stop.pruned_at is None and not stop.model.stop_training
+    stop.on_epoch_end(1, {})
+    assert stop.pruned_at == 2 and stop.model.stop_training
+    assert reported == [2, 1]  # every epoch reported to the study

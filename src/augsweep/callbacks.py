@@ -205,7 +205,8 @@ class StopWhenHopeless(keras.callbacks.Callback):
         report: Called as ``report(epoch, logs)``; True when the trial should stop.
 
     Attributes:
-        pruned_at: The epoch (1-based) after which training stopped, or None.
+        pruned_at: The epoch (1-based) after which training stopped, or None. Never the
+            last epoch: a trial that ran all its epochs saved nothing, it is complete.
     """
 
     def __init__(self, report: Callable[[int, Mapping[str, float]], bool]):
@@ -214,7 +215,9 @@ class StopWhenHopeless(keras.callbacks.Callback):
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.pruned_at is None and self.report(epoch, logs or {}):
+        hopeless = self.report(epoch, logs or {})  # every epoch reported, the last one too
+        last = epoch + 1 >= self.params.get("epochs", math.inf)
+        if self.pruned_at is None and hopeless and not last:
             self.pruned_at = epoch + 1
             self.model.stop_training = True
 
