@@ -162,6 +162,11 @@ def test_a_value_at_the_edge_of_its_range_is_allowed(overrides):
             "names them",
         ),
         (
+            ("resources.gpus=[true]",),  # YAML's true is no GPU 1
+            "resources.gpus=[True]: True is not a GPU id; use integers >= 0 or UUIDs "
+            "(GPU-..., MIG-...) as CUDA_VISIBLE_DEVICES names them",
+        ),
+        (
             ("resources.gpus=all",),
             "resources.gpus='all': must be auto (every visible GPU), null or [] (no pool), "
             "or a list of GPU ids such as [0,1]",
